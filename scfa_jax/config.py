@@ -1,0 +1,81 @@
+"""The configuration schema: every field SCFA reads, with its default.
+
+Config files in ``configs/`` call :func:`get_config` and override a few fields;
+notebooks can do the same. The ConfigDict is locked by ``main.py`` so that an
+unknown key (a typo on the command line) is an error instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+from ml_collections import config_dict
+
+
+def get_config() -> ml_collections.ConfigDict:
+  """The paper's recipe: ResNet-50, 16 frames at 56 px in a 4x4 grid, SupCon t=0.07."""
+  config = ml_collections.ConfigDict()
+  config.seed = 0  # Seeds parameter init, view sampling and shuffling.
+
+  config.data = data = ml_collections.ConfigDict()
+  data.name = config_dict.placeholder(str)  # Dataset name: see scfa_jax.datasets.BUILDERS, or any TFDS name.
+  data.builder_config = ''  # TFDS builder config, e.g. 'split1' for HMDB51 ('' = the builder's default).
+  data.data_dir = ''  # Where TFDS keeps prepared datasets ('' = TFDS default, ~/tensorflow_datasets).
+  data.manual_dir = ''  # Folder with the files a user downloaded by hand; set to build on first use.
+  data.train_split = 'train'  # Split the encoder, probe and kNN memory are trained on.
+  data.test_split = 'test'  # Held-out split that accuracies are reported on.
+  data.frames_key = 'frames'  # Feature holding the encoded frames ('video' for TFDS' ucf101).
+  data.shorter_side = 0  # Real-video builds: >0 stores frames at this shorter side (px) as config '<config>_s<px>'; 0 = 64.
+  data.max_bad_fraction = 0.01  # Real-video builds fail if more than this fraction of a split's clips cannot be decoded.
+  data.grid_rows = 4  # Tiles per column of the grid image.
+  data.grid_cols = 4  # Tiles per row; frames per view = grid_rows * grid_cols.
+  data.tile_size = 56  # Side of one tile in pixels; the grid is (rows*tile) x (cols*tile).
+  data.train_sampling = 'segment'  # Frame sampling of training views: segment | random_sorted | uniform.
+  data.eval_sampling = 'uniform'  # Frame sampling of evaluation views (deterministic).
+  data.shuffle_frames = False  # Baseline: destroy temporal order within a view (shuffled-frame grids).
+  data.shuffle_buffer = 2048  # Videos in the shuffle buffer.
+  data.cache = True  # Cache the encoded (still compressed) examples in memory after the first epoch.
+  data.preprocessing = 'auto'  # Pixel normalisation: auto (from init_from metadata, else imagenet) | imagenet | caffe | unit.
+  data.prefetch_to_device = 2  # Batches staged on the accelerators ahead of the step.
+
+  config.model = model = ml_collections.ConfigDict()
+  model.depth = 50  # ResNet depth: 10 (tiny, tests), 18, 34, 50, 101 or 152.
+  model.width = 64  # Filters of the first stage (64 = standard; small values for CPU demos and tests).
+  model.variant = 'v1.5'  # 'v1.5' (torchvision layout) or 'v1' (Keras layout); must match init_from weights.
+  model.sync_batch_norm = True  # Average BatchNorm statistics across devices (the global batch).
+  model.bn_momentum = 0.9  # BatchNorm running-average momentum.
+  model.dtype = 'float32'  # Activation dtype: float32, or bfloat16 on TPU/GPU for speed.
+  model.proj_hidden_dim = 2048  # Hidden width of the projection MLP.
+  model.proj_dim = 128  # Output width of the projection (unit-normalised).
+  model.classifier_hidden_dim = 0  # >0 adds Dense(hidden, relu) before the classifier (CE baseline, fine-tune).
+  model.init_from = ''  # Directory written by scfa_jax.tools.port_weights; '' = random init.
+
+  config.loss = loss = ml_collections.ConfigDict()
+  loss.name = 'supcon'  # supcon (the method) | cross_entropy (the CE-on-grids baseline).
+  loss.temperature = 0.07  # SupCon temperature (paper: 0.07).
+  loss.base_temperature = 0.07  # SupCon scales the loss by temperature / base_temperature.
+
+  config.optim = optim = ml_collections.ConfigDict()
+  optim.learning_rate = 1e-4  # Peak Adam learning rate (scaled by nothing; set per batch size).
+  optim.warmup_epochs = 1.0  # Linear warm-up before the cosine decay.
+  optim.end_learning_rate_factor = 0.0  # Cosine decays to peak * this factor.
+  optim.weight_decay = 0.0  # >0 switches Adam to AdamW (decoupled decay).
+  optim.grad_clip_norm = 0.0  # >0 clips the global gradient norm.
+
+  config.train = train = ml_collections.ConfigDict()
+  train.batch_size = 64  # Global videos per step (each gives 2 views); divisible by the device count.
+  train.num_epochs = 100  # Passes over the training split.
+  train.log_every_steps = 50  # Console/TensorBoard scalars every N steps.
+  train.max_steps = -1  # >0 stops after this step (the schedule still spans num_epochs); -1 = train all epochs.
+
+  config.ckpt = ckpt = ml_collections.ConfigDict()
+  ckpt.every_steps = 1000  # Save a checkpoint every N steps (and always at the end).
+  ckpt.max_to_keep = 3  # Older checkpoints are deleted.
+
+  config.eval = ev = ml_collections.ConfigDict()
+  ev.after_training = True  # Evaluate (linear probe, kNN) when training ends.
+  ev.batch_size = 64  # Videos per feature-extraction batch (global).
+  ev.knn_k = 20  # Neighbours in the cosine kNN classifier.
+  ev.knn_temperature = 0.07  # Similarity weighting of kNN votes: exp(sim / t).
+  ev.linear_probe_c = 1.0  # Inverse L2 strength of the logistic-regression probe.
+  ev.linear_probe_max_iter = 1000  # L-BFGS iterations of the probe.
+  return config

@@ -1,0 +1,100 @@
+"""Losses: supervised contrastive (SupCon, Khosla et al. 2020, L_out) and cross-entropy.
+
+Both return the *device's share* of the global mean when ``axis_name`` is given:
+the sum over this device's anchors divided by the number of valid anchors in
+the whole global batch. Summing the shares (``lax.psum``) gives the global
+loss, and summing per-device gradients gives the gradient of the global loss,
+which is exactly what one device would compute on the whole batch.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import jax
+import jax.numpy as jnp
+import optax
+
+Array = Any
+
+
+def _global_sum(x: Array, axis_name: Optional[str]) -> Array:
+  return x if axis_name is None else jax.lax.psum(x, axis_name)
+
+
+def supcon_loss(
+    projections: Array,
+    labels: Array,
+    *,
+    temperature: float = 0.07,
+    base_temperature: float = 0.07,
+    valid: Optional[Array] = None,
+    axis_name: Optional[str] = None,
+) -> tuple[Array, dict[str, Array]]:
+  """Supervised contrastive loss over all views in the (global) batch.
+
+  For anchor i, positives P(i) are all *other* projections with the same label
+  (the other view of the same video included) and the denominator runs over all
+  other projections A(i). Anchors with no positive are left out of the mean,
+  so a class seen once in the batch never produces NaN.
+
+  Args:
+    projections: [n, d] unit-norm projections of this device (all views stacked).
+    labels: [n] integer labels of those rows.
+    temperature: softmax temperature t.
+    base_temperature: the loss is scaled by t / base_temperature (SupContrast).
+    valid: optional [n] bool; False rows (padding) are neither anchors nor contrasts.
+    axis_name: pmap axis; anchors are contrasted against the batch gathered from all devices.
+
+  Returns:
+    (loss share, aux) where aux holds 'num_anchors' (global count of anchors with a positive).
+  """
+  z = projections.astype(jnp.float32)
+  labels = labels.astype(jnp.int32)
+  n = z.shape[0]
+  if valid is None:
+    valid = jnp.ones((n,), bool)
+  if axis_name is None:
+    z_all, labels_all, valid_all, offset = z, labels, valid, 0
+  else:
+    z_all = jax.lax.all_gather(z, axis_name, tiled=True)
+    labels_all = jax.lax.all_gather(labels, axis_name, tiled=True)
+    valid_all = jax.lax.all_gather(valid, axis_name, tiled=True)
+    offset = jax.lax.axis_index(axis_name) * n
+
+  logits = (z @ z_all.T) / temperature  # [n, N]
+  is_self = jnp.arange(z_all.shape[0])[None, :] == (offset + jnp.arange(n))[:, None]
+  contrast = valid_all[None, :] & ~is_self
+  positives = contrast & (labels[:, None] == labels_all[None, :])
+
+  # Masked entries get a large finite negative (not -inf): exp() makes them exactly
+  # 0, and a row with nothing to contrast stays finite in both passes.
+  logits = jnp.where(contrast, logits, -1e9)
+  logits = logits - jax.lax.stop_gradient(jnp.max(logits, axis=1, keepdims=True))
+  log_denominator = jax.nn.logsumexp(logits, axis=1, keepdims=True)
+  log_prob = jnp.where(contrast, logits - log_denominator, 0.0)
+
+  num_positives = positives.sum(axis=1)
+  is_anchor = valid & (num_positives > 0)
+  mean_log_prob_pos = jnp.where(positives, log_prob, 0.0).sum(axis=1) / jnp.maximum(num_positives, 1)
+  per_anchor = -(temperature / base_temperature) * mean_log_prob_pos
+  num_anchors = _global_sum(is_anchor.sum(), axis_name)
+  loss = jnp.where(is_anchor, per_anchor, 0.0).sum() / jnp.maximum(num_anchors, 1)
+  return loss, {'num_anchors': num_anchors}
+
+
+def cross_entropy_loss(
+    logits: Array,
+    labels: Array,
+    *,
+    valid: Optional[Array] = None,
+    axis_name: Optional[str] = None,
+) -> tuple[Array, dict[str, Array]]:
+  """Softmax cross-entropy, as this device's share of the global mean."""
+  if valid is None:
+    valid = jnp.ones(labels.shape, bool)
+  per_example = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
+  count = _global_sum(valid.sum(), axis_name)
+  loss = jnp.where(valid, per_example, 0.0).sum() / jnp.maximum(count, 1)
+  correct = _global_sum(jnp.where(valid, jnp.argmax(logits, -1) == labels, False).sum(), axis_name)
+  return loss, {'accuracy': correct / jnp.maximum(count, 1)}

@@ -1,0 +1,164 @@
+"""Flax Linen ResNet family (10/18/34/50/101/152) in NHWC.
+
+Two layouts, both represented exactly so that public ImageNet weights compute
+what they computed in their original framework:
+
+* ``'v1.5'`` (torchvision, timm): stride in the 3x3 conv of a bottleneck, no
+  conv biases, BatchNorm epsilon 1e-5.
+* ``'v1'`` (Keras ``ResNet50``): stride in the first 1x1 conv of a bottleneck,
+  conv biases, BatchNorm epsilon 1.001e-5.
+
+Padding is explicit (torch style) rather than ``'SAME'``: XLA's SAME pads a
+stride-2 conv asymmetrically, which would shift every feature map by a pixel
+against the reference networks.
+
+Parameter names are fixed (``stem_conv``, ``stage1_block0/conv1`` ...) because
+the weight porter (``scfa_jax.tools.port_weights``) maps onto them.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, Optional, Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+Array = Any
+
+VARIANTS = ('v1.5', 'v1')
+
+# Depth -> (block type, blocks per stage).
+DEPTHS: dict[int, tuple[str, tuple[int, ...]]] = {
+    10: ('basic', (1, 1, 1, 1)),  # not an ImageNet model: fast compiles for tests and the CPU demo
+    18: ('basic', (2, 2, 2, 2)),
+    34: ('basic', (3, 4, 6, 3)),
+    50: ('bottleneck', (3, 4, 6, 3)),
+    101: ('bottleneck', (3, 4, 23, 3)),
+    152: ('bottleneck', (3, 8, 36, 3)),
+}
+
+
+def _variant_defaults(variant: str) -> tuple[bool, float]:
+  """Returns (conv_bias, bn_epsilon) of a layout."""
+  if variant == 'v1.5':
+    return False, 1e-5
+  if variant == 'v1':
+    return True, 1.001e-5
+  raise ValueError(f'Unknown ResNet variant {variant!r}; expected one of {VARIANTS}.')
+
+
+class BasicBlock(nn.Module):
+  """Two 3x3 convs (ResNet-18/34). Identical in both layouts."""
+
+  filters: int
+  strides: int
+  conv: Callable[..., nn.Module]
+  norm: Callable[..., nn.Module]
+  stride_in_first_conv: bool = False  # unused; kept for a uniform signature
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    residual = x
+    y = self.conv(self.filters, (3, 3), (self.strides, self.strides), padding=((1, 1), (1, 1)), name='conv1')(x)
+    y = nn.relu(self.norm(name='bn1')(y))
+    y = self.conv(self.filters, (3, 3), padding=((1, 1), (1, 1)), name='conv2')(y)
+    y = self.norm(name='bn2')(y)
+    if residual.shape != y.shape:
+      residual = self.conv(self.filters, (1, 1), (self.strides, self.strides), padding='VALID', name='proj_conv')(residual)
+      residual = self.norm(name='proj_bn')(residual)
+    return nn.relu(residual + y)
+
+
+class Bottleneck(nn.Module):
+  """1x1 -> 3x3 -> 1x1 (x4) block; where the stride sits depends on the layout."""
+
+  filters: int
+  strides: int
+  conv: Callable[..., nn.Module]
+  norm: Callable[..., nn.Module]
+  stride_in_first_conv: bool = False  # True for the Keras/Caffe 'v1' layout
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    residual = x
+    s = (self.strides, self.strides)
+    first_stride, mid_stride = (s, (1, 1)) if self.stride_in_first_conv else ((1, 1), s)
+    y = self.conv(self.filters, (1, 1), first_stride, padding='VALID', name='conv1')(x)
+    y = nn.relu(self.norm(name='bn1')(y))
+    y = self.conv(self.filters, (3, 3), mid_stride, padding=((1, 1), (1, 1)), name='conv2')(y)
+    y = nn.relu(self.norm(name='bn2')(y))
+    y = self.conv(self.filters * 4, (1, 1), padding='VALID', name='conv3')(y)
+    y = self.norm(name='bn3')(y)
+    if residual.shape != y.shape:
+      residual = self.conv(self.filters * 4, (1, 1), s, padding='VALID', name='proj_conv')(residual)
+      residual = self.norm(name='proj_bn')(residual)
+    return nn.relu(residual + y)
+
+
+class ResNet(nn.Module):
+  """ResNet backbone returning ``(logits, features)``.
+
+  Attributes:
+    depth: 10, 18, 34, 50, 101 or 152.
+    width: filters of the first stage (64 in the standard nets; 8 makes a tiny
+      model for tests and the CPU demo).
+    variant: 'v1.5' (torchvision) or 'v1' (Keras); see the module docstring.
+    num_classes: size of the ``head`` Dense layer; 0 means no head and
+      ``logits`` is None (the SCFA encoder uses the pooled features only).
+    axis_name: pmap axis over which BatchNorm statistics are averaged
+      (synchronised BatchNorm); None for per-device statistics.
+    bn_momentum: running-average momentum of BatchNorm.
+    dtype: computation dtype (parameters stay float32).
+  """
+
+  depth: int = 50
+  width: int = 64
+  variant: str = 'v1.5'
+  num_classes: int = 0
+  axis_name: Optional[str] = None
+  bn_momentum: float = 0.9
+  dtype: Any = jnp.float32
+
+  @property
+  def feature_dim(self) -> int:
+    block, _ = DEPTHS[self.depth]
+    return self.width * 8 * (4 if block == 'bottleneck' else 1)
+
+  @nn.compact
+  def __call__(self, x: Array, train: bool = False) -> tuple[Optional[Array], Array]:
+    if self.depth not in DEPTHS:
+      raise ValueError(f'ResNet depth must be one of {sorted(DEPTHS)}, got {self.depth}.')
+    block_type, stage_sizes = DEPTHS[self.depth]
+    conv_bias, bn_eps = _variant_defaults(self.variant)
+    conv = functools.partial(nn.Conv, use_bias=conv_bias, dtype=self.dtype)
+    norm = functools.partial(
+        nn.BatchNorm,
+        use_running_average=not train,
+        momentum=self.bn_momentum,
+        epsilon=bn_eps,
+        dtype=self.dtype,
+        axis_name=self.axis_name if train else None,
+    )
+    block_cls = Bottleneck if block_type == 'bottleneck' else BasicBlock
+
+    x = jnp.asarray(x, self.dtype)
+    x = conv(self.width, (7, 7), (2, 2), padding=((3, 3), (3, 3)), name='stem_conv')(x)
+    x = nn.relu(norm(name='stem_bn')(x))
+    x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+    for stage, num_blocks in enumerate(stage_sizes):
+      for block in range(num_blocks):
+        strides = 2 if stage > 0 and block == 0 else 1
+        x = block_cls(
+            filters=self.width * 2**stage,
+            strides=strides,
+            conv=conv,
+            norm=norm,
+            stride_in_first_conv=self.variant == 'v1',
+            name=f'stage{stage + 1}_block{block}',
+        )(x)
+    features = jnp.mean(x, axis=(1, 2)).astype(jnp.float32)
+    logits = None
+    if self.num_classes:
+      logits = nn.Dense(self.num_classes, dtype=self.dtype, name='head')(features).astype(jnp.float32)
+    return logits, features

@@ -1,0 +1,86 @@
+"""Pure per-device step functions, pmapped by ``training.parallel``.
+
+Dependencies are keyword-only and bound with ``functools.partial`` so that the
+functions stay pure and testable on one device.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+from flax.training import train_state
+
+from scfa_jax import losses
+from scfa_jax.data import preprocessing
+from scfa_jax.training.parallel import AXIS
+
+Array = Any
+
+
+class TrainState(train_state.TrainState):
+  """Adam state, params and the BatchNorm running statistics."""
+
+  batch_stats: Any = None
+
+
+def stack_views(views: Array, labels: Array) -> tuple[Array, Array]:
+  """[B, V, H, W, C] views -> [V*B, H, W, C] images (view-major) and [V*B] labels."""
+  b, v = views.shape[:2]
+  images = jnp.swapaxes(views, 0, 1).reshape((v * b,) + views.shape[2:])
+  return images, jnp.tile(labels, v)
+
+
+def compute_loss(outputs: dict[str, Array], labels: Array, loss_config: ml_collections.ConfigDict,
+                 axis_name: str | None) -> tuple[Array, dict[str, Array]]:
+  """The configured loss (this device's share of the global mean) and its extra metrics."""
+  if loss_config.name == 'supcon':
+    return losses.supcon_loss(outputs['projection'], labels, temperature=loss_config.temperature,
+                              base_temperature=loss_config.base_temperature, axis_name=axis_name)
+  if loss_config.name == 'cross_entropy':
+    return losses.cross_entropy_loss(outputs['logits'], labels, axis_name=axis_name)
+  raise ValueError(f"Unknown config.loss.name {loss_config.name!r}; expected 'supcon' or 'cross_entropy'.")
+
+
+def train_step(state: TrainState, batch: dict[str, Array], *, loss_config: ml_collections.ConfigDict,
+               preprocessing_mode: str, learning_rate_fn: Callable[[Array], Array],
+               axis_name: str | None = AXIS) -> tuple[TrainState, dict[str, Array]]:
+  """One optimiser step on this device's part of the global batch.
+
+  Gradients are *summed* across devices because each device's loss is its
+  share of the global mean (see ``scfa_jax.losses``): the update equals the
+  single-device update on the whole global batch.
+  """
+  images, labels = stack_views(batch['views'], batch['label'])
+  images = preprocessing.normalize(images, preprocessing_mode)
+
+  def loss_fn(params):
+    outputs, updates = state.apply_fn({'params': params, 'batch_stats': state.batch_stats}, images,
+                                      train=True, mutable=['batch_stats'])
+    loss, aux = compute_loss(outputs, labels, loss_config, axis_name)
+    return loss, (updates['batch_stats'], aux)
+
+  (loss, (batch_stats, aux)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  if axis_name is not None:
+    grads = jax.lax.psum(grads, axis_name)
+    loss = jax.lax.psum(loss, axis_name)
+    # A no-op with synchronised BatchNorm; otherwise keeps replicas identical.
+    batch_stats = jax.lax.pmean(batch_stats, axis_name)
+  new_state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
+  metrics = {
+      'loss': loss,
+      'learning_rate': learning_rate_fn(state.step),
+      'grad_norm': optax.tree.norm(grads),
+      **aux,
+  }
+  return new_state, metrics
+
+
+def embed_step(state: TrainState, batch: dict[str, Array], *, preprocessing_mode: str) -> dict[str, Array]:
+  """Inference-mode features (and logits, if the model has a classifier) of one eval batch."""
+  images = preprocessing.normalize(batch['image'], preprocessing_mode)
+  outputs = state.apply_fn({'params': state.params, 'batch_stats': state.batch_stats}, images, train=False)
+  return {k: v for k, v in outputs.items() if k in ('features', 'projection', 'logits')}
