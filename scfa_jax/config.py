@@ -24,8 +24,8 @@ def get_config() -> ml_collections.ConfigDict:
   data.train_split = 'train'  # Split the encoder, probe and kNN memory are trained on.
   data.test_split = 'test'  # Held-out split that accuracies are reported on.
   data.frames_key = 'frames'  # Feature holding the encoded frames ('video' for TFDS' ucf101).
-  data.shorter_side = 0  # Real-video builds: >0 stores frames at this shorter side (px) as config '<config>_s<px>'; 0 = 64.
-  data.max_bad_fraction = 0.01  # Real-video builds fail if more than this fraction of a split's clips cannot be decoded.
+  data.shorter_side = 0  # Real-video builds: >0 stores frames at this shorter side as config '<config>_s<px>'; 0 = 64.
+  data.max_bad_fraction = 0.01  # Real-video builds fail if more than this fraction of a split cannot be decoded.
   data.grid_rows = 4  # Tiles per column of the grid image.
   data.grid_cols = 4  # Tiles per row; frames per view = grid_rows * grid_cols.
   data.tile_size = 56  # Side of one tile in pixels; the grid is (rows*tile) x (cols*tile).
@@ -78,4 +78,9 @@ def get_config() -> ml_collections.ConfigDict:
   ev.knn_temperature = 0.07  # Similarity weighting of kNN votes: exp(sim / t).
   ev.linear_probe_c = 1.0  # Inverse L2 strength of the logistic-regression probe.
   ev.linear_probe_max_iter = 1000  # L-BFGS iterations of the probe.
+  ev.num_test_clips = 4  # Test-time averaging over K deterministic temporal views per test video; 1 = single view only.
+  ev.retrieval_ks = (1, 5, 10)  # Recall@k cut-offs of test-vs-train retrieval (with mAP); () skips retrieval.
+  ev.finetune_epochs = 0  # Fine-tune encoder + classifier (config.model.classifier_hidden_dim) with CE; 0 = off.
+  ev.finetune_learning_rate = 1e-4  # Peak Adam learning rate of fine-tuning (warm-up and cosine as config.optim).
+  ev.plots = True  # Write confusion-matrix, t-SNE embedding-map and training-curve PNGs into the workdir.
   return config

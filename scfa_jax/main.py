@@ -21,10 +21,18 @@ config_flags.DEFINE_config_file('config', None, 'Config file, e.g. configs/demo.
 
 
 def parse_flags(argv: list[str]) -> list[str]:
-  """absl's parser, but a bad flag exits with status 2 (usage error) and a one-line reason."""
+  """absl's parser, but a bad flag exits with status 2 (usage error) and a one-line reason.
+
+  Reading ``FLAGS.config`` here loads the config file and applies the overrides,
+  so a missing file, an unknown key or a wrong type stops before any work.
+  """
   try:
-    return FLAGS(argv)
-  except (flags.Error, KeyError, AttributeError, TypeError, ValueError) as e:
+    remaining = FLAGS(argv)
+    if FLAGS.config is None:
+      raise flags.IllegalFlagValueError('--config is required, e.g. --config=configs/demo.py')
+    FLAGS.config.keys()  # A config file that failed to load raises only on first use.
+    return remaining
+  except (flags.Error, KeyError, AttributeError, TypeError, ValueError, OSError) as e:
     print(f'{argv[0]}: error: {e}\nPass --helpfull to list the flags; config fields are in scfa_jax/config.py.',
           file=sys.stderr)
     sys.exit(2)

@@ -1,7 +1,8 @@
 """Dataset builders and the one function that turns ``config.data`` into a builder.
 
 Builders are listed explicitly in ``BUILDERS`` (no registration by import side
-effect); any other name is looked up in TFDS itself (e.g. ``ucf101``).
+effect); any other name is looked up in TFDS itself. UCF101 is ``ucf101_manual``
+(ours, built offline from the official files), not TFDS' downloading ``ucf101``.
 """
 
 from __future__ import annotations
@@ -12,10 +13,19 @@ import os
 import ml_collections
 import tensorflow_datasets as tfds
 
+from scfa_jax.datasets.clip_builder import ClipBuilder
+from scfa_jax.datasets.hmdb51.hmdb51 import Hmdb51
+from scfa_jax.datasets.penn_action.penn_action import PennAction
 from scfa_jax.datasets.synthetic_motion.synthetic_motion import SyntheticMotion
+from scfa_jax.datasets.ucf101.ucf101 import Ucf101Manual
+from scfa_jax.datasets.video_folder.video_folder import VideoFolder
 
 BUILDERS: dict[str, type[tfds.core.GeneratorBasedBuilder]] = {
     'synthetic_motion': SyntheticMotion,
+    'hmdb51': Hmdb51,
+    'penn_action': PennAction,
+    'ucf101_manual': Ucf101Manual,
+    'video_folder': VideoFolder,
 }
 
 
@@ -32,7 +42,10 @@ def get_builder(data_config: ml_collections.ConfigDict) -> tfds.core.DatasetBuil
   if data_config.builder_config:
     kwargs['config'] = data_config.builder_config
   if data_config.name in BUILDERS:
-    builder = BUILDERS[data_config.name](**kwargs)
+    builder_cls = BUILDERS[data_config.name]
+    if issubclass(builder_cls, ClipBuilder):  # Datasets decoded from real clips.
+      kwargs.update(shorter_side=data_config.shorter_side, max_bad_fraction=data_config.max_bad_fraction)
+    builder = builder_cls(**kwargs)
   else:
     builder = tfds.builder(data_config.name, **kwargs)
   if not builder.is_prepared():

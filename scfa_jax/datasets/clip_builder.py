@@ -1,0 +1,182 @@
+"""The builder base of every dataset decoded from real clips (HMDB51, UCF101, Penn Action, folders).
+
+A subclass only finds its files and lists its clips per split; this base
+decodes each clip once (``video_io``), stores it in the shared format
+(``common.make_example``) and applies one bad-input policy everywhere:
+
+* A clip that cannot be decoded is skipped, named in the log, and recorded in
+  the build summary: the log line closing each split and the ``skipped_clips``
+  entry of the prepared dataset's ``metadata.json``.
+* If more than ``max_bad_fraction`` of a split's clips are skipped (or all of
+  them), the build fails with the list: a half-extracted download should not
+  train silently.
+* A clip shorter than the 16 frames a view needs is kept: sampling repeats frames.
+
+Two knobs, both constructor arguments that ``scfa_jax.datasets.get_builder``
+fills from ``config.data``: ``shorter_side`` changes what is stored, so a
+non-default value builds a separate config named ``<config>_s<px>`` next to the
+default one; ``max_bad_fraction`` only decides whether a build may finish.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import dataclasses
+import itertools
+import logging
+import os
+import pathlib
+from typing import Iterator, Sequence
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from scfa_jax.datasets import common
+from scfa_jax.datasets import video_io
+
+DEFAULT_MAX_BAD_FRACTION = 0.01
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
+_MAX_LISTED = 50  # Bad clips named in the error message (the log names all).
+_MAX_WORKERS = 8  # Threads decoding clips ahead of the writer.
+
+
+@dataclasses.dataclass(frozen=True)
+class Clip:
+  """One clip to store: a video file, or a folder of frame images."""
+
+  video_id: str  # Unique within the dataset; the example key and its 'video_id'.
+  label: int
+  path: pathlib.Path
+  expected_frames: int = 0  # Frame count the annotations state (0 = unknown); a mismatch is logged.
+
+
+@dataclasses.dataclass
+class ClipBuilderConfig(tfds.core.BuilderConfig):
+  """Fields shared by the configs of clip builders."""
+
+  shorter_side: int = common.DEFAULT_SHORTER_SIDE  # Stored frames are shrunk to this shorter side (px).
+
+
+class BadClipsError(RuntimeError):
+  """Too many clips of a split could not be decoded."""
+
+
+def frame_files(folder: pathlib.Path) -> list[pathlib.Path]:
+  """The image files of a frame folder, sorted by name (zero-padded names sort in time order)."""
+  return sorted(p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(IMAGE_EXTENSIONS))
+
+
+class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+  """Decodes the clips a subclass lists; see the module docstring for the policy."""
+
+  def __init__(self, *, shorter_side: int = 0, max_bad_fraction: float = DEFAULT_MAX_BAD_FRACTION,
+               config: str | ClipBuilderConfig | None = None, **kwargs):
+    """Args beyond TFDS's: shorter_side (>0 overrides the config's), max_bad_fraction (in [0, 1])."""
+    if not 0.0 <= max_bad_fraction <= 1.0:
+      raise ValueError(f'max_bad_fraction must be in [0, 1], got {max_bad_fraction}.')
+    if shorter_side < 0:
+      raise ValueError(f'shorter_side must be >= 0 (0 = the config\'s default), got {shorter_side}.')
+    self._max_bad_fraction = max_bad_fraction
+    if shorter_side:
+      config = self._config_with_shorter_side(config, shorter_side)
+    super().__init__(config=config, **kwargs)
+
+  @classmethod
+  def _config_with_shorter_side(cls, config: str | ClipBuilderConfig | None, shorter_side: int) -> ClipBuilderConfig:
+    if not isinstance(config, ClipBuilderConfig):
+      name = config or cls.DEFAULT_CONFIG_NAME or cls.BUILDER_CONFIGS[0].name
+      matches = [c for c in cls.BUILDER_CONFIGS if c.name == name]
+      if not matches:
+        raise ValueError(f'{cls.name} has no config {name!r}; choose one of {[c.name for c in cls.BUILDER_CONFIGS]}.')
+      config = matches[0]
+    if config.shorter_side == shorter_side:
+      return config
+    return dataclasses.replace(config, name=f'{config.name}_s{shorter_side}', shorter_side=shorter_side,
+                               description=f'{config.description} Frames stored at shorter side {shorter_side} px.')
+
+  def _clip_info(self, *, class_names: Sequence[str] | None, description: str,
+                 homepage: str = '', citation: str = '') -> tfds.core.DatasetInfo:
+    """The DatasetInfo of a clip dataset; ``class_names=None`` lets ``_split_generators`` name them."""
+    return self.dataset_info_from_configs(
+        features=common.video_features(class_names),
+        description=description,
+        homepage=homepage or None,
+        citation=citation or None,
+        metadata=tfds.core.MetadataDict(),
+    )
+
+  def _split_generators_for(self, clips: dict[str, Sequence[Clip]]) -> dict[str, Iterator[tuple[str, dict]]]:
+    """The value ``_split_generators`` returns: one generator per split that has clips.
+
+    TFDS cannot write a split without examples, so an empty one is left out, with a warning.
+    """
+    for split in sorted(name for name, c in clips.items() if not c):
+      logging.warning('%s: split %r has no clips and is not written.', self.info.full_name, split)
+    return {split: self._generate_examples(clips=c, split=split) for split, c in clips.items() if c}
+
+  def _decode(self, clip: Clip) -> list[np.ndarray]:
+    shorter_side = self.builder_config.shorter_side
+    if clip.path.is_dir():
+      files = frame_files(clip.path)
+      if not files:
+        raise video_io.VideoReadError(f'{clip.path}: the frame folder holds no {"/".join(IMAGE_EXTENSIONS)} file.')
+      return video_io.read_frame_files(files, shorter_side=shorter_side)
+    return video_io.read_video(clip.path, shorter_side=shorter_side)
+
+  def _example(self, clip: Clip) -> dict | video_io.VideoReadError:
+    """The stored example of ``clip``, or the error that makes it unreadable (run in worker threads)."""
+    try:
+      frames = self._decode(clip)
+    except video_io.VideoReadError as e:
+      return e
+    if clip.expected_frames and len(frames) != clip.expected_frames:
+      logging.warning('%s: clip %s decodes to %d frames where its annotation says %d; keeping %d.',
+                      self.info.full_name, clip.path, len(frames), clip.expected_frames, len(frames))
+    return common.make_example(frames, label=clip.label, video_id=clip.video_id,
+                               shorter_side=self.builder_config.shorter_side)
+
+  def _examples_in_order(self, clips: Sequence[Clip]) -> Iterator[tuple[Clip, dict | video_io.VideoReadError]]:
+    """``(clip, self._example(clip))`` in order, computed by a few threads ahead of the consumer.
+
+    OpenCV releases the GIL while decoding, resizing and encoding, so threads
+    use every core; at most ``2 * workers`` clips are held in memory.
+    """
+    workers = min(_MAX_WORKERS, os.cpu_count() or 1)
+    pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix='decode')
+    pending = collections.deque()
+    remaining = iter(clips)
+    try:
+      for clip in itertools.islice(remaining, 2 * workers):
+        pending.append((clip, pool.submit(self._example, clip)))
+      while pending:
+        clip, future = pending.popleft()
+        result = future.result()
+        for next_clip in itertools.islice(remaining, 1):
+          pending.append((next_clip, pool.submit(self._example, next_clip)))
+        yield clip, result
+    finally:
+      pool.shutdown(wait=True, cancel_futures=True)
+
+  def _generate_examples(self, clips: Sequence[Clip], split: str) -> Iterator[tuple[str, dict]]:
+    """Yields the decodable clips of one split, then applies the bad-clip policy."""
+    skipped = []
+    for clip, result in self._examples_in_order(clips):
+      if isinstance(result, video_io.VideoReadError):
+        logging.warning('%s %s: skipping clip %s: %s', self.info.full_name, split, clip.video_id, result)
+        skipped.append({'video_id': clip.video_id, 'path': os.fspath(clip.path), 'reason': str(result)})
+      else:
+        yield clip.video_id, result
+    self.info.metadata.setdefault('skipped_clips', {})[split] = skipped
+    logging.info('%s %s: %d clips listed, %d stored, %d skipped as unreadable%s', self.info.full_name, split,
+                 len(clips), len(clips) - len(skipped), len(skipped),
+                 ': ' + ', '.join(s['video_id'] for s in skipped[:_MAX_LISTED]) if skipped else '.')
+    if len(skipped) > self._max_bad_fraction * len(clips) or len(skipped) == len(clips):
+      listing = '\n'.join(f'  {s["reason"]}' for s in skipped[:_MAX_LISTED])
+      if len(skipped) > _MAX_LISTED:
+        listing += f'\n  ... and {len(skipped) - _MAX_LISTED} more (all are named in the log above).'
+      limit = 'all of them' if len(skipped) == len(clips) else f'more than max_bad_fraction={self._max_bad_fraction}'
+      raise BadClipsError(
+          f'{self.info.full_name}: {len(skipped)} of {len(clips)} clips of split {split!r} could not be '
+          f'decoded, {limit}:\n{listing}\nRe-download or re-extract these files, or raise '
+          f'config.data.max_bad_fraction to build without them.')

@@ -1,0 +1,133 @@
+"""video_folder: your own videos, one subfolder per class, in the shared small-frame format.
+
+Manual folder layout::
+
+  <class>/<clip>.mp4        any ending in video_io.VIDEO_EXTENSIONS, at any depth below <class>/
+  train.txt, test.txt       optional: one clip per line, its path relative to the manual folder
+                            (e.g. "jump/day1/clip 3.mp4"); blank lines and lines starting with # are skipped
+
+Classes are the subfolder names; label ids follow their sorted order. With the
+two lists, clips listed in neither are not stored. Without them, every class
+is split on its own, deterministically: its clips are ordered by the CRC32 of
+their relative path and the first round(test_fraction * n) go to 'test'. If
+several clips are cut from one recording, write the lists yourself so that a
+recording never lands on both sides.
+
+The dataset is stored as ``video_folder/<config>`` in ``data_dir``: give each
+of your datasets its own ``data_dir``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import pathlib
+import zlib
+
+import tensorflow_datasets as tfds
+
+from scfa_jax.datasets import clip_builder
+from scfa_jax.datasets import manual_files
+from scfa_jax.datasets import video_io
+
+LIST_FILES = {'train': 'train.txt', 'test': 'test.txt'}
+MANUAL_DOWNLOAD_INSTRUCTIONS = """\
+Point the manual folder at a folder with one subfolder of videos per class,
+and optionally train.txt and test.txt listing clip paths relative to it.
+"""
+
+
+@dataclasses.dataclass
+class VideoFolderConfig(clip_builder.ClipBuilderConfig):
+  """How a folder without lists is split."""
+
+  test_fraction: float = 0.3  # Share of each class's clips put in 'test' when there are no list files.
+
+
+def scan_classes(root: pathlib.Path) -> dict[str, list[str]]:
+  """Class name -> sorted relative POSIX paths of its videos.
+
+  Raises:
+    FileNotFoundError: no class folder, or a class folder without any video.
+  """
+  class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith('.'))
+  if not class_dirs:
+    raise FileNotFoundError(f'{root}: holds no class subfolder.\n{MANUAL_DOWNLOAD_INSTRUCTIONS}')
+  classes = {}
+  for class_dir in class_dirs:
+    videos = sorted(p.relative_to(root).as_posix() for p in class_dir.rglob('*')
+                    if p.is_file() and video_io.is_video_file(p.name))
+    if not videos:
+      raise FileNotFoundError(f'{class_dir}: class folder without any video (looked for files ending in '
+                              f'{", ".join(video_io.VIDEO_EXTENSIONS)}). Remove it or add its videos.')
+    classes[class_dir.name] = videos
+  return classes
+
+
+def read_list(path: pathlib.Path, known: set[str]) -> list[str]:
+  """Relative clip paths of a train/test list; every one must be a video of a class folder."""
+  clips, seen = [], set()
+  for line_number, line in enumerate(path.read_text(encoding='utf-8').splitlines(), 1):
+    clip = line.strip().replace('\\', '/')
+    if not clip or clip.startswith('#'):
+      continue
+    if clip in seen:
+      raise ValueError(f'{path}:{line_number}: {clip!r} is listed twice.')
+    if clip not in known:
+      raise FileNotFoundError(f'{path}:{line_number}: names {clip!r}, which is not a video inside a class folder '
+                              f'of {path.parent} (paths are relative to that folder, e.g. "<class>/<clip>.mp4").')
+    clips.append(clip)
+    seen.add(clip)
+  return clips
+
+
+def hash_split(videos: list[str], test_fraction: float) -> dict[str, list[str]]:
+  """Deterministic per-class split of one class's videos (see the module docstring)."""
+  ordered = sorted(videos, key=lambda v: (zlib.crc32(v.encode('utf-8')), v))
+  num_test = math.floor(test_fraction * len(ordered) + 0.5)
+  return {'test': sorted(ordered[:num_test]), 'train': sorted(ordered[num_test:])}
+
+
+class VideoFolder(clip_builder.ClipBuilder):
+  """Class-named subfolders of videos, with optional train/test lists."""
+
+  VERSION = tfds.core.Version('1.0.0')
+  RELEASE_NOTES = {'1.0.0': 'Initial release.'}
+  MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
+  BUILDER_CONFIGS = [VideoFolderConfig(name='default', description='Lists if present, else a 70/30 split per class.')]
+  DEFAULT_CONFIG_NAME = 'default'
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    return self._clip_info(class_names=None, description=__doc__)
+
+  def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+    root = manual_files.manual_dir(dl_manager, self.name, MANUAL_DOWNLOAD_INSTRUCTIONS)
+    classes = scan_classes(root)
+    class_names = sorted(classes)
+    self.info.features['label'].names = class_names
+    self.info.metadata['source_folder'] = str(root)
+    label_of = {v: label for label, name in enumerate(class_names) for v in classes[name]}
+
+    lists = {split: root / name for split, name in LIST_FILES.items()}
+    present = [p for p in lists.values() if p.is_file()]
+    if len(present) == 1:
+      raise FileNotFoundError(f'{present[0]} exists but {set(lists.values()) - set(present)} does not: give both '
+                              f'lists, or neither for the automatic per-class split.')
+    if present:
+      splits = {split: read_list(path, set(label_of)) for split, path in lists.items()}
+      both = sorted(set(splits['train']) & set(splits['test']))
+      if both:
+        raise ValueError(f'{lists["train"]} and {lists["test"]} both list {both[:5]}: a clip must be on one side.')
+      unused = len(label_of) - len(set(splits['train']) | set(splits['test']))
+      if unused:
+        logging.info('video_folder: %d videos of %s are in neither list and are not stored.', unused, root)
+    else:
+      splits = {'train': [], 'test': []}
+      for name in class_names:
+        for split, videos in hash_split(classes[name], self.builder_config.test_fraction).items():
+          splits[split].extend(videos)
+    return self._split_generators_for({
+        split: [clip_builder.Clip(video_id=v, label=label_of[v], path=root / v) for v in videos]
+        for split, videos in splits.items()
+    })

@@ -1,0 +1,62 @@
+r"""Builds (prepares) a dataset from the files you downloaded, and prints its summary.
+
+  python -m scfa_jax.tools.build_dataset --dataset=hmdb51 --config=split1 \
+      --manual_dir=~/downloads/hmdb51 --data_dir=~/tensorflow_datasets
+
+The same as what ``python -m scfa_jax.main`` does on first use when
+``--config.data.manual_dir`` is set (both go through
+``scfa_jax.datasets.get_builder``), without starting a training run. An
+interrupted build can simply be run again.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from absl import app
+from absl import flags
+from absl import logging
+import tensorflow_datasets as tfds
+
+from scfa_jax import config as base_config
+from scfa_jax import datasets
+
+_DATASET = flags.DEFINE_string('dataset', None, f'One of {sorted(datasets.BUILDERS)}.', required=True)
+_CONFIG = flags.DEFINE_string('config', '', "Builder config, e.g. 'split2' ('' = the builder's default).")
+_MANUAL_DIR = flags.DEFINE_string('manual_dir', '', 'Folder with the downloaded (or extracted) files.')
+_DATA_DIR = flags.DEFINE_string('data_dir', '', "Where TFDS stores prepared datasets ('' = ~/tensorflow_datasets).")
+_SHORTER_SIDE = flags.DEFINE_integer('shorter_side', 0, 'Stored frame shorter side in px (0 = builder default, 64).')
+_MAX_BAD_FRACTION = flags.DEFINE_float('max_bad_fraction', 0.01,
+                                       'Fail if more than this fraction of a split cannot be decoded.')
+
+
+def summarize(builder: tfds.core.DatasetBuilder) -> str:
+  """Human-readable summary of a prepared dataset: where, splits, size, skipped clips."""
+  info = builder.info
+  classes = info.features['label'].num_classes if 'label' in info.features else 'n/a'
+  lines = [f'{info.full_name} in {builder.data_dir}', f'  classes: {classes}, size on disk: {info.dataset_size}']
+  skipped = (info.metadata or {}).get('skipped_clips', {})
+  for name, split in sorted(info.splits.items()):
+    bad = skipped.get(name, [])
+    lines.append(f'  {name}: {split.num_examples} clips stored, {len(bad)} skipped as unreadable')
+    lines.extend(f'    skipped {s["path"]}: {s["reason"]}' for s in bad)
+  return '\n'.join(lines)
+
+
+def main(argv: Sequence[str]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  data = base_config.get_config().data
+  data.name = _DATASET.value
+  data.builder_config = _CONFIG.value
+  data.manual_dir = _MANUAL_DIR.value
+  data.data_dir = _DATA_DIR.value
+  data.shorter_side = _SHORTER_SIDE.value
+  data.max_bad_fraction = _MAX_BAD_FRACTION.value
+  builder = datasets.get_builder(data)
+  logging.info('Prepared %s', builder.info.full_name)
+  print(summarize(builder))
+
+
+if __name__ == '__main__':
+  app.run(main)
