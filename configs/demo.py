@@ -25,7 +25,7 @@ def get_config():
   config.optim.warmup_epochs = 1.0
 
   config.train.batch_size = 32
-  config.train.num_epochs = 12
+  config.train.num_epochs = 30
   config.train.log_every_steps = 10
 
   config.ckpt.every_steps = 100
