@@ -1,5 +1,8 @@
 r"""Trains and evaluates SCFA: ``python -m scfa_jax.main --config=configs/hmdb.py --workdir=/tmp/hmdb``.
 
+``--mode=eval`` evaluates the latest checkpoint of ``--workdir`` without
+training (pass the config it was trained with; ``--config.eval.*`` may change).
+
 Any config field can be overridden: ``--config.train.num_epochs=3``. Unknown
 keys and wrong types are rejected (exit code 2) before anything runs. The
 logic lives in importable libraries (``scfa_jax.training.train``) so that
@@ -17,6 +20,10 @@ from ml_collections import config_flags
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, TensorBoard events and results.json.')
 flags.mark_flag_as_required('workdir')
+flags.DEFINE_enum('mode', 'train', ['train', 'eval'],
+                  'train: train (resuming from --workdir), then evaluate; eval: evaluate the latest checkpoint only.')
+flags.DEFINE_bool('distributed', False, 'Call jax.distributed.initialize() first: set it on every host of a '
+                  'multi-host run (TPU pod slice, SLURM/Kubernetes GPU cluster).')
 config_flags.DEFINE_config_file('config', None, 'Config file, e.g. configs/demo.py.', lock_config=True)
 
 
@@ -54,9 +61,19 @@ def main(argv: list[str]) -> None:
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tf.config.set_visible_devices([], 'GPU')  # tf.data only; keep the GPUs for JAX.
   import jax  # pylint: disable=g-import-not-at-top
+  if FLAGS.distributed:
+    jax.distributed.initialize()  # Cluster details come from the environment (TPU metadata, SLURM, ...).
+  from scfa_jax.training import checkpointing  # pylint: disable=g-import-not-at-top
   from scfa_jax.training import train  # pylint: disable=g-import-not-at-top
   logging.info('JAX process %d/%d, local devices: %s', jax.process_index(), jax.process_count(), jax.local_devices())
-  train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  if FLAGS.mode == 'train':
+    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    return
+  try:
+    train.evaluate_workdir(FLAGS.config, FLAGS.workdir)
+  except checkpointing.NoCheckpointError as e:  # a usage mistake, not a crash: one line, no traceback
+    print(f'{sys.argv[0]}: error: {e}', file=sys.stderr)
+    sys.exit(1)
 
 
 if __name__ == '__main__':
