@@ -24,7 +24,7 @@ def get_config() -> ml_collections.ConfigDict:
   data.train_split = 'train'  # Split the encoder, probe and kNN memory are trained on.
   data.test_split = 'test'  # Held-out split that accuracies are reported on.
   data.frames_key = 'frames'  # Feature holding the encoded frames ('video' for TFDS' ucf101).
-  data.shorter_side = 0  # Real-video builds: >0 stores frames at this shorter side as config '<config>_s<px>'; 0 = 64.
+  data.shorter_side = 0  # Real-video builds: >0 stores frames as <px> x <px> squares, as config '<config>_s<px>'; 0 = 56.
   data.max_bad_fraction = 0.01  # Real-video builds fail if more than this fraction of a split cannot be decoded.
   data.grid_rows = 4  # Tiles per column of the grid image.
   data.grid_cols = 4  # Tiles per row; frames per view = grid_rows * grid_cols.
@@ -36,6 +36,16 @@ def get_config() -> ml_collections.ConfigDict:
   data.cache = True  # Cache the encoded (still compressed) examples in memory after the first epoch.
   data.preprocessing = 'auto'  # Pixel normalisation: auto (from init_from metadata, else imagenet) | imagenet | caffe | unit.
   data.prefetch_to_device = 2  # Batches staged on the accelerators ahead of the step.
+  # Spatial augmentation of training views, one random draw per view shared by its frames; all off = the paper.
+  data.augment = aug = ml_collections.ConfigDict()
+  aug.random_crop = False  # Random resized crop (Inception-style box), then resize to the tile.
+  aug.crop_scale = (0.5, 1.0)  # Range of the crop's area as a fraction of the frame.
+  aug.crop_ratio = (3 / 4, 4 / 3)  # Range of the crop's aspect ratio (width / height), drawn log-uniformly.
+  aug.flip = False  # Mirror left-right with probability 1/2 (breaks left/right motion classes).
+  aug.brightness = 0.0  # Colour jitter as torchvision's ColorJitter: brightness factor uniform in [1-x, 1+x]; 0 = off.
+  aug.contrast = 0.0  # Contrast factor uniform in [1-x, 1+x] (about the view's mean grey); 0 = off.
+  aug.saturation = 0.0  # Saturation factor uniform in [1-x, 1+x]; 0 = off.
+  aug.hue = 0.0  # Hue rotation uniform in [-x, x] turns of the colour wheel (<= 0.5); 0 = off.
 
   config.model = model = ml_collections.ConfigDict()
   model.depth = 50  # ResNet depth: 10 (tiny, tests), 18, 34, 50, 101 or 152.

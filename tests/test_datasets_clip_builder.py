@@ -176,7 +176,7 @@ def test_get_builder_uses_config_data_fields(tmp_path, templates):
   builder = datasets.get_builder(data)
   assert builder.info.full_name == 'video_folder/default_s20/1.0.0'
   frame = next(iter(vf.load_split(builder, 'train').values()))['frames'][0]
-  assert tf.io.decode_jpeg(frame).shape[:2] == (20, 27)
+  assert tf.io.decode_jpeg(frame).shape[:2] == (20, 20)  # stored as 20x20 squares
   # Prepared: a second call reads it without the manual folder.
   data.manual_dir = ''
   assert datasets.get_builder(data).info.splits['train'].num_examples == builder.info.splits['train'].num_examples

@@ -41,7 +41,7 @@ def test_stored_frames_are_small_jpegs(tmp_path, templates):
   example = next(iter(vf.load_split(builder, 'train').values()))
   assert len(example['frames']) == example['num_frames']
   frame = tf.io.decode_jpeg(example['frames'][0]).numpy()
-  assert frame.shape == (24, 32, 3)  # 40x30 template, shorter side 30 -> 24.
+  assert frame.shape == (24, 24, 3)  # 40x30 template stored as a 24x24 square.
   assert frame.dtype == np.uint8
 
 

@@ -21,9 +21,9 @@ def test_build(tmp_path, archived):
   builder = _build(tmp_path / 'manual', tmp_path / 'data')
   assert builder.info.features['label'].names == sorted(penn_action.CLASS_NAMES)
   assert vf.summary(builder) == vf.by_split(expected)
-  # Frames keep their aspect ratio at the default shorter side: 40x30 (HxW) -> 85x64.
+  # Frames are stored as squares of the default size: 40x30 (HxW) -> 56x56.
   serve = vf.load_split(builder, 'train')['0003']
-  assert tf.io.decode_jpeg(serve['frames'][0]).shape == (85, 64, 3)
+  assert tf.io.decode_jpeg(serve['frames'][0]).shape == (56, 56, 3)
 
 
 def test_frames_follow_the_jpeg_order(tmp_path):

@@ -6,17 +6,24 @@ import tensorflow as tf
 
 
 def frames_to_grid(frames: tf.Tensor, rows: int, cols: int) -> tf.Tensor:
-  """Tiles ``rows * cols`` frames [N, h, w, C] into one [rows*h, cols*w, C] image.
+  """Tiles ``rows * cols`` frames [..., N, h, w, C] into images [..., rows*h, cols*w, C].
 
   Frame k lands at grid row ``k // cols``, column ``k % cols`` (left to right,
-  top to bottom), which is how the paper reads time off the grid.
+  top to bottom), which is how the paper reads time off the grid. Leading
+  dimensions (views, batch) are kept.
   """
-  num, h, w, c = frames.shape
+  frames = tf.convert_to_tensor(frames)
+  if frames.shape.rank is None or frames.shape.rank < 4:
+    raise ValueError(f'frames_to_grid needs frames [..., N, h, w, C], got shape {frames.shape}.')
+  num = frames.shape[-4]
   if num is not None and num != rows * cols:
     raise ValueError(f'A {rows}x{cols} grid needs {rows * cols} frames, got {num}.')
-  h = tf.shape(frames)[1] if h is None else h
-  w = tf.shape(frames)[2] if w is None else w
-  c = tf.shape(frames)[3] if c is None else c
-  grid = tf.reshape(frames, [rows, cols, h, w, c])
-  grid = tf.transpose(grid, [0, 2, 1, 3, 4])  # rows, h, cols, w, C
-  return tf.reshape(grid, [rows * h, cols * w, c])
+  shape = tf.shape(frames)
+  lead, (h, w, c) = shape[:-4], (shape[-3], shape[-2], shape[-1])
+  k = frames.shape.rank - 4  # number of leading dimensions
+  grid = tf.reshape(frames, tf.concat([lead, [rows, cols, h, w, c]], axis=0))
+  grid = tf.transpose(grid, list(range(k)) + [k, k + 2, k + 1, k + 3, k + 4])  # ..., rows, h, cols, w, C
+  grid = tf.reshape(grid, tf.concat([lead, [rows * h, cols * w, c]], axis=0))
+  static_h, static_w = frames.shape[-3], frames.shape[-2]
+  return tf.ensure_shape(grid, frames.shape[:-4].concatenate([
+      None if static_h is None else rows * static_h, None if static_w is None else cols * static_w, frames.shape[-1]]))

@@ -12,7 +12,6 @@ of the epoch before anything is decoded.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import jax
@@ -20,105 +19,116 @@ import ml_collections
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from scfa_jax.data import grid as grid_lib
+from scfa_jax.data import augment
 from scfa_jax.data import sampling
+from scfa_jax.data import views
+
+GridSpec = views.GridSpec  # Re-exported: callers size models from the pipeline's grid.
 
 
-@dataclasses.dataclass(frozen=True)
-class GridSpec:
-  """How a view is aggregated into one image."""
-
-  rows: int
-  cols: int
-  tile_size: int
-
-  @property
-  def num_frames(self) -> int:
-    return self.rows * self.cols
-
-  @property
-  def image_shape(self) -> tuple[int, int, int]:
-    return (self.rows * self.tile_size, self.cols * self.tile_size, 3)
-
-  @classmethod
-  def from_config(cls, data_config: ml_collections.ConfigDict) -> 'GridSpec':
-    return cls(data_config.grid_rows, data_config.grid_cols, data_config.tile_size)
+def _view_seeds(seed: tf.Tensor, num_views: int) -> tf.Tensor:
+  """[V, 2] independent stateless seeds, one per view of an example."""
+  return tf.stack([tf.random.experimental.stateless_fold_in(seed, v) for v in range(num_views)])
 
 
-def decode_frames(encoded: tf.Tensor, tile_size: int) -> tf.Tensor:
-  """Decodes encoded frames [N] (JPEG/PNG strings) to uint8 tiles [N, tile, tile, 3]."""
-
-  def decode_one(data: tf.Tensor) -> tf.Tensor:
-    image = tf.io.decode_image(data, channels=3, expand_animations=False)
-    image = tf.image.resize(image, (tile_size, tile_size), method='area')
-    return tf.cast(tf.round(image), tf.uint8)
-
-  return tf.map_fn(decode_one, encoded, fn_output_signature=tf.TensorSpec((tile_size, tile_size, 3), tf.uint8))
-
-
-def make_grid(encoded: tf.Tensor, indices: tf.Tensor, spec: GridSpec, shuffle_seed: tf.Tensor | None = None) -> tf.Tensor:
-  """One view: gathers the sampled frames, decodes them and tiles them into a grid.
-
-  ``shuffle_seed`` destroys the temporal order (the shuffled-frame baseline).
-  """
-  if shuffle_seed is not None:
-    indices = tf.random.experimental.stateless_shuffle(indices, seed=shuffle_seed)
-  tiles = decode_frames(tf.gather(encoded, indices), spec.tile_size)
-  tiles = tf.ensure_shape(tiles, (spec.num_frames, spec.tile_size, spec.tile_size, 3))
-  return grid_lib.frames_to_grid(tiles, spec.rows, spec.cols)
+def _maybe_shuffle_frames(indices: tf.Tensor, seeds: tf.Tensor, data_config: ml_collections.ConfigDict) -> tf.Tensor:
+  """The shuffled-frame baseline: destroys the temporal order within each view."""
+  if not data_config.shuffle_frames:
+    return indices
+  return tf.stack([
+      tf.random.experimental.stateless_shuffle(indices[v],
+                                               seed=tf.random.experimental.stateless_fold_in(seeds[v], 1000))
+      for v in range(indices.shape[0])
+  ])
 
 
 def preprocess_train(example: dict, seed: tf.Tensor, *, data_config: ml_collections.ConfigDict,
                      num_views: int = 2) -> dict:
-  """``num_views`` independently sampled grids of one video: {'views': [V, H, W, 3], 'label'}."""
+  """``num_views`` independently sampled (and, if configured, augmented) grids of one video.
+
+  Args:
+    example: {frames_key: encoded frames [T], 'label'}.
+    seed: int64 [2], the example's stateless seed; each view folds in its index.
+    data_config: ``config.data``.
+    num_views: temporal views per video (2 for SupCon).
+
+  Returns:
+    {'views': uint8 [V, H, W, 3], 'label': int32}.
+  """
   spec = GridSpec.from_config(data_config)
   encoded = example[data_config.frames_key]
   num_frames = tf.shape(encoded)[0]
-  views = []
-  for v in range(num_views):
-    view_seed = tf.random.experimental.stateless_fold_in(seed, v)
-    indices = sampling.sample_indices(num_frames, spec.num_frames, data_config.train_sampling, view_seed)
-    shuffle_seed = tf.random.experimental.stateless_fold_in(view_seed, 1000) if data_config.shuffle_frames else None
-    views.append(make_grid(encoded, indices, spec, shuffle_seed))
-  return {'views': tf.stack(views), 'label': tf.cast(example['label'], tf.int32)}
+  seeds = _view_seeds(seed, num_views)
+  indices = tf.stack([sampling.sample_indices(num_frames, spec.num_frames, data_config.train_sampling, seeds[v])
+                      for v in range(num_views)])
+  indices = _maybe_shuffle_frames(indices, seeds, data_config)
+  grids = views.make_views(encoded, indices, spec, aug_config=data_config.augment, seeds=seeds)
+  return {'views': grids, 'label': tf.cast(example['label'], tf.int32)}
 
 
-def preprocess_eval(example: dict, *, data_config: ml_collections.ConfigDict, seed: int = 0) -> dict:
-  """One deterministic grid per video: {'image': [H, W, 3], 'label'}."""
+def preprocess_eval(example: dict, *, data_config: ml_collections.ConfigDict, num_clips: int = 1,
+                    seed: int = 0) -> dict:
+  """Deterministic, un-augmented grids of one video.
+
+  Returns:
+    {'image': uint8 [H, W, 3] (num_clips == 1, ``data_config.eval_sampling``)
+    or [K, H, W, 3] (num_clips = K > 1, ``sampling.multi_clip_indices``),
+    'label': int32}.
+  """
   spec = GridSpec.from_config(data_config)
   encoded = example[data_config.frames_key]
   num_frames = tf.shape(encoded)[0]
-  fixed_seed = tf.constant([seed, 0], tf.int64)
-  indices = sampling.sample_indices(num_frames, spec.num_frames, data_config.eval_sampling, fixed_seed)
-  shuffle_seed = fixed_seed + 1 if data_config.shuffle_frames else None
-  return {'image': make_grid(encoded, indices, spec, shuffle_seed), 'label': tf.cast(example['label'], tf.int32)}
+  seeds = _view_seeds(tf.constant([seed, 0], tf.int64), num_clips)
+  if num_clips == 1:
+    indices = sampling.sample_indices(num_frames, spec.num_frames, data_config.eval_sampling, seeds[0])[None]
+  else:
+    indices = sampling.multi_clip_indices(num_frames, spec.num_frames, num_clips)
+  if data_config.shuffle_frames:
+    # A frame order of its own per video (keyed by its first frame's bytes): one fixed order for every
+    # test video would be a consistent re-layout that a probe could still read time from.
+    video_key = tf.strings.to_hash_bucket_fast(encoded[0], 2**62)
+    seeds = _view_seeds(tf.stack([tf.constant(seed, tf.int64), video_key]), num_clips)
+  grids = views.make_views(encoded, _maybe_shuffle_frames(indices, seeds, data_config), spec)
+  return {'image': grids[0] if num_clips == 1 else grids, 'label': tf.cast(example['label'], tf.int32)}
 
 
-def process_splits(builder: tfds.core.DatasetBuilder, split: str) -> list[str]:
+def process_splits(builder: tfds.core.DatasetBuilder, split: str, num_processes: int | None = None) -> list[str]:
   """The split cut into one disjoint, complete part per JAX process (host)."""
   if split not in builder.info.splits:
     raise ValueError(f'Dataset {builder.info.full_name} has no split {split!r}; it has {sorted(builder.info.splits)}.')
-  return tfds.even_splits(split, n=jax.process_count(), drop_remainder=False)
+  return tfds.even_splits(split, n=num_processes or jax.process_count(), drop_remainder=False)
 
 
 def _read(builder: tfds.core.DatasetBuilder, split: str, data_config: ml_collections.ConfigDict) -> tf.data.Dataset:
-  return builder.as_dataset(
+  """The still-encoded frames and label of each video (other features are dropped before caching)."""
+  key = data_config.frames_key
+  ds = builder.as_dataset(
       split=split,
       shuffle_files=False,  # file order fixed; shuffling is seeded below
-      decoders={data_config.frames_key: tfds.decode.SkipDecoding()},
+      decoders={key: tfds.decode.SkipDecoding()},
       read_config=tfds.ReadConfig(try_autocache=False),
   )
+  return ds.map(lambda ex: {key: ex[key], 'label': ex['label']})
 
 
-def steps_per_epoch(builder: tfds.core.DatasetBuilder, split: str, local_batch_size: int) -> int:
+def steps_per_epoch(builder: tfds.core.DatasetBuilder, split: str, local_batch_size: int,
+                    num_processes: int | None = None) -> int:
   """Full local batches per epoch that *every* host can serve (hosts stay in lockstep)."""
-  smallest = min(builder.info.splits[s].num_examples for s in process_splits(builder, split))
+  smallest = min(builder.info.splits[s].num_examples for s in process_splits(builder, split, num_processes))
   steps = smallest // local_batch_size
   if steps == 0:
     raise ValueError(
         f'Split {split!r} of {builder.info.full_name} has {smallest} examples per host, fewer than one '
         f'batch of {local_batch_size}: lower config.train.batch_size.')
   return steps
+
+
+def _host(process_index: int | None, num_processes: int | None) -> tuple[int, int]:
+  count = jax.process_count() if num_processes is None else num_processes
+  index = jax.process_index() if process_index is None else process_index
+  if not 0 <= index < count:
+    raise ValueError(f'process_index {index} is outside [0, {count}).')
+  return index, count
 
 
 def create_train_dataset(
@@ -129,24 +139,42 @@ def create_train_dataset(
     seed: int,
     start_step: int = 0,
     num_views: int = 2,
+    process_index: int | None = None,
+    num_processes: int | None = None,
 ) -> tf.data.Dataset:
   """Endless training batches {'views': uint8 [B, V, H, W, 3], 'label': int32 [B]} for this host.
 
-  Batches are a pure function of (seed, epoch, position); starting at
-  ``start_step`` skips exactly the examples already trained on.
+  Batches are a pure function of (seed, host, epoch, position); starting at
+  ``start_step`` skips exactly the examples already trained on, before any
+  of them is decoded.
+
+  Args:
+    builder: the prepared dataset.
+    data_config: ``config.data``.
+    local_batch_size: videos per batch on this host.
+    seed: ``config.seed``.
+    start_step: steps already trained (resuming).
+    num_views: temporal views per video.
+    process_index: this host (default ``jax.process_index()``); tests set it.
+    num_processes: hosts (default ``jax.process_count()``); tests set it.
   """
-  split = process_splits(builder, data_config.train_split)[jax.process_index()]
-  per_epoch = steps_per_epoch(builder, data_config.train_split, local_batch_size) * local_batch_size
+  augment.validate(data_config.augment)
+  index, count = _host(process_index, num_processes)
+  split = process_splits(builder, data_config.train_split, count)[index]
+  per_epoch = steps_per_epoch(builder, data_config.train_split, local_batch_size, count) * local_batch_size
   base = _read(builder, split, data_config)
   if data_config.cache:
     base = base.cache()
   start_epoch, skip_in_first = divmod(start_step * local_batch_size, per_epoch)
-  host_seed = seed * 1_000_003 + jax.process_index()
+  host_seed = tf.constant([seed, index], tf.int64)
 
   def epoch_dataset(epoch: tf.Tensor) -> tf.data.Dataset:
-    ds = base.shuffle(data_config.shuffle_buffer, seed=host_seed * 10_007 + epoch, reshuffle_each_iteration=False)
-    ds = ds.take(per_epoch).enumerate()
-    ds = ds.map(lambda index, example: (tf.stack([host_seed + epoch, index]), example))
+    epoch_seed = tf.random.experimental.stateless_fold_in(host_seed, epoch)
+    shuffle_seed = tf.random.stateless_uniform([], epoch_seed, minval=None, maxval=None, dtype=tf.int64)
+    ds = base.shuffle(data_config.shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=False).enumerate()
+    # Not take(per_epoch): the cache is only kept once an iterator reads to the end.
+    ds = ds.filter(lambda position, example: position < per_epoch)
+    ds = ds.map(lambda position, example: (tf.random.experimental.stateless_fold_in(epoch_seed, position), example))
     return ds.skip(tf.where(epoch == start_epoch, tf.constant(skip_in_first, tf.int64), tf.constant(0, tf.int64)))
 
   ds = tf.data.Dataset.range(start_epoch, 2**62).flat_map(epoch_dataset)
@@ -162,19 +190,37 @@ def create_eval_dataset(
     data_config: ml_collections.ConfigDict,
     *,
     local_batch_size: int,
+    num_clips: int = 1,
+    process_index: int | None = None,
+    num_processes: int | None = None,
 ) -> tuple[tf.data.Dataset, int]:
   """One pass over ``split`` for this host, padded so every host runs the same batches.
 
+  Args:
+    builder: the prepared dataset.
+    split: TFDS split name; this host reads its ``process_splits`` part.
+    data_config: ``config.data``.
+    local_batch_size: videos per batch on this host.
+    num_clips: deterministic temporal views per video (test-time averaging);
+      1 uses ``data_config.eval_sampling``, K > 1 ``sampling.multi_clip_indices``.
+    process_index: this host (default ``jax.process_index()``); tests set it.
+    num_processes: hosts (default ``jax.process_count()``); tests set it.
+
   Returns:
-    The dataset of {'image', 'label', 'mask'} batches (mask False on padding)
-    and the number of batches.
+    The dataset of {'image': uint8 [B, H, W, 3] ([B, K, H, W, 3] when
+    num_clips = K > 1), 'label': int32 [B], 'mask': bool [B]} batches (mask
+    False on padding) and the number of batches.
   """
-  parts = process_splits(builder, split)
+  if num_clips < 1:
+    raise ValueError(f'num_clips must be >= 1, got {num_clips}.')
+  index, count = _host(process_index, num_processes)
+  parts = process_splits(builder, split, count)
   largest = max(builder.info.splits[s].num_examples for s in parts)
   num_batches = max(1, math.ceil(largest / local_batch_size))
-  ds = _read(builder, parts[jax.process_index()], data_config)
-  ds = ds.map(lambda ex: preprocess_eval(ex, data_config=data_config), num_parallel_calls=tf.data.AUTOTUNE)
-  ds = ds.map(lambda ex: {**ex, 'mask': tf.constant(True)})
+  ds = _read(builder, parts[index], data_config)
+  ds = ds.map(lambda ex: {**preprocess_eval(ex, data_config=data_config, num_clips=num_clips),
+                          'mask': tf.constant(True)},
+              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   padding = {k: tf.zeros(spec.shape, spec.dtype) for k, spec in ds.element_spec.items()}
   ds = ds.concatenate(tf.data.Dataset.from_tensors(padding).repeat())
   ds = ds.take(num_batches * local_batch_size).batch(local_batch_size)

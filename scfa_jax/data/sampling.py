@@ -4,6 +4,12 @@ Pure TF functions of (number of frames, seed), usable inside ``tf.data.map``.
 Every method returns ``num_samples`` int32 indices in ``[0, num_frames)``, in
 temporal order; a video shorter than ``num_samples`` repeats frames in order
 instead of failing.
+
+* ``segment`` (training default): one random frame per equal segment.
+* ``random_sorted``: distinct random frames, sorted (the authors' code).
+* ``uniform`` (evaluation): the centre of every segment, deterministic.
+* :func:`multi_clip_indices`: K deterministic, interleaved uniform views per
+  video for test-time averaging.
 """
 
 from __future__ import annotations
@@ -16,12 +22,16 @@ METHODS = ('segment', 'random_sorted', 'uniform')
 def segment_indices(num_frames: tf.Tensor, num_samples: int, seed: tf.Tensor) -> tf.Tensor:
   """One random frame from each of ``num_samples`` equal segments (TSN-style).
 
-  Covers the whole duration while still varying between views.
+  Covers the whole duration while still varying between views. Segment
+  boundaries are whole frames, so with at least ``num_samples`` frames every
+  segment is non-empty and the indices are distinct.
   """
-  n = tf.cast(num_frames, tf.float32)
-  starts = tf.range(num_samples, dtype=tf.float32) * n / num_samples
-  offsets = tf.random.stateless_uniform([num_samples], seed=seed) * (n / num_samples)
-  return _clip(tf.floor(starts + offsets), num_frames)
+  n = tf.cast(num_frames, tf.int64)
+  edges = tf.range(num_samples + 1, dtype=tf.int64) * n // num_samples
+  starts, lengths = edges[:-1], tf.maximum(edges[1:] - edges[:-1], 1)
+  offsets = tf.random.stateless_uniform([num_samples], seed=seed) * tf.cast(lengths, tf.float32)
+  offsets = tf.minimum(tf.cast(offsets, tf.int64), lengths - 1)  # float rounding never reaches the next segment
+  return _clip(starts + offsets, num_frames)
 
 
 def uniform_indices(num_frames: tf.Tensor, num_samples: int, offset: float = 0.5) -> tf.Tensor:
@@ -29,6 +39,18 @@ def uniform_indices(num_frames: tf.Tensor, num_samples: int, offset: float = 0.5
   n = tf.cast(num_frames, tf.float32)
   positions = (tf.range(num_samples, dtype=tf.float32) + offset) * n / num_samples
   return _clip(tf.floor(positions), num_frames)
+
+
+def multi_clip_indices(num_frames: tf.Tensor, num_samples: int, num_clips: int) -> tf.Tensor:
+  """``num_clips`` deterministic views [K, num_samples] for test-time averaging.
+
+  View k takes the frame at fraction ``(k + 0.5) / K`` of every one of the
+  ``num_samples`` equal segments, so the views interleave and are distinct
+  wherever a segment holds at least K frames. K = 1 is :func:`uniform_indices`.
+  """
+  if num_clips < 1:
+    raise ValueError(f'num_clips must be >= 1, got {num_clips}.')
+  return tf.stack([uniform_indices(num_frames, num_samples, (k + 0.5) / num_clips) for k in range(num_clips)])
 
 
 def random_sorted_indices(num_frames: tf.Tensor, num_samples: int, seed: tf.Tensor) -> tf.Tensor:
@@ -43,7 +65,8 @@ def random_sorted_indices(num_frames: tf.Tensor, num_samples: int, seed: tf.Tens
   chosen = tf.argsort(priorities)[:num_samples]
   repeats = tf.random.stateless_uniform(
       [tf.maximum(num_samples - num_frames, 0)], seed=seed + 1, maxval=tf.maximum(num_frames, 1), dtype=tf.int32)
-  return tf.sort(tf.concat([tf.cast(chosen, tf.int32), repeats], axis=0))[:num_samples]
+  indices = tf.sort(tf.concat([tf.cast(chosen, tf.int32), repeats], axis=0))[:num_samples]
+  return tf.ensure_shape(indices, [num_samples])  # static length: views unroll one decode per frame
 
 
 def sample_indices(num_frames: tf.Tensor, num_samples: int, method: str, seed: tf.Tensor) -> tf.Tensor:

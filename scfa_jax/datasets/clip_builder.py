@@ -55,7 +55,7 @@ class Clip:
 class ClipBuilderConfig(tfds.core.BuilderConfig):
   """Fields shared by the configs of clip builders."""
 
-  shorter_side: int = common.DEFAULT_SHORTER_SIDE  # Stored frames are shrunk to this shorter side (px).
+  shorter_side: int = common.DEFAULT_SHORTER_SIDE  # Stored frames are squashed to squares of this side (px).
 
 
 class BadClipsError(RuntimeError):
@@ -93,7 +93,7 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     if config.shorter_side == shorter_side:
       return config
     return dataclasses.replace(config, name=f'{config.name}_s{shorter_side}', shorter_side=shorter_side,
-                               description=f'{config.description} Frames stored at shorter side {shorter_side} px.')
+                               description=f'{config.description} Frames stored as {shorter_side}x{shorter_side} px squares.')
 
   def _clip_info(self, *, class_names: Sequence[str] | None, description: str,
                  homepage: str = '', citation: str = '') -> tfds.core.DatasetInfo:

@@ -15,21 +15,34 @@ from scfa_jax.training import parallel
 
 
 def extract(p_embed: Callable[..., dict], state: Any, builder: tfds.core.DatasetBuilder, split: str,
-            data_config: ml_collections.ConfigDict, *, local_batch_size: int) -> dict[str, np.ndarray]:
-  """Embeds every video of ``split`` once (deterministic view).
+            data_config: ml_collections.ConfigDict, *, local_batch_size: int,
+            num_clips: int = 1) -> dict[str, np.ndarray]:
+  """Embeds every video of ``split`` in deterministic temporal views.
 
   Args:
     p_embed: the pmapped ``steps.embed_step``.
     state: replicated train state.
+    builder: the prepared dataset.
+    split: split to embed.
+    data_config: ``config.data``.
+    local_batch_size: videos per batch on this host.
+    num_clips: K > 1 embeds K temporal views per video (test-time averaging).
 
   Returns:
     {'features': [N, D], 'projection': [N, d], 'label': [N], ('logits': [N, C])} over
-    the whole split (all hosts), padding removed.
+    the whole split (all hosts), padding removed; with K > 1 the model outputs
+    are [N, K, ...].
   """
-  dataset, _ = input_pipeline.create_eval_dataset(builder, split, data_config, local_batch_size=local_batch_size)
+  dataset, _ = input_pipeline.create_eval_dataset(builder, split, data_config, local_batch_size=local_batch_size,
+                                                  num_clips=num_clips)
   chunks: dict[str, list[np.ndarray]] = {}
   for batch in dataset.as_numpy_iterator():
-    outputs = jax.tree.map(parallel.unshard, p_embed(state, parallel.shard_batch({'image': batch['image']})))
+    images = batch['image']
+    if num_clips > 1:  # [B, K, H, W, 3] -> [B*K, H, W, 3]: the views of a video stay adjacent
+      images = images.reshape((-1,) + images.shape[2:])
+    outputs = jax.tree.map(parallel.unshard, p_embed(state, parallel.shard_batch({'image': images})))
+    if num_clips > 1:
+      outputs = {k: v.reshape((-1, num_clips) + v.shape[1:]) for k, v in outputs.items()}
     outputs['label'] = batch['label']
     outputs['mask'] = batch['mask']
     for key, value in outputs.items():

@@ -25,7 +25,7 @@ _DATASET = flags.DEFINE_string('dataset', None, f'One of {sorted(datasets.BUILDE
 _CONFIG = flags.DEFINE_string('config', '', "Builder config, e.g. 'split2' ('' = the builder's default).")
 _MANUAL_DIR = flags.DEFINE_string('manual_dir', '', 'Folder with the downloaded (or extracted) files.')
 _DATA_DIR = flags.DEFINE_string('data_dir', '', "Where TFDS stores prepared datasets ('' = ~/tensorflow_datasets).")
-_SHORTER_SIDE = flags.DEFINE_integer('shorter_side', 0, 'Stored frame shorter side in px (0 = builder default, 64).')
+_SHORTER_SIDE = flags.DEFINE_integer('shorter_side', 0, "Side of the stored square frames in px (0 = builder default, 56: the paper's tile).")
 _MAX_BAD_FRACTION = flags.DEFINE_float('max_bad_fraction', 0.01,
                                        'Fail if more than this fraction of a split cannot be decoded.')
 

@@ -19,6 +19,18 @@ def create_manager(workdir: str, ckpt_config: ml_collections.ConfigDict) -> ocp.
   return ocp.CheckpointManager(os.path.join(os.path.abspath(workdir), 'checkpoints'), options=options)
 
 
+class NoCheckpointError(FileNotFoundError):
+  """A directory that should hold a trained checkpoint holds none."""
+
+
+def has_checkpoint(directory: str) -> bool:
+  """Whether ``directory`` (a manager's, e.g. ``<workdir>/checkpoints``) holds a finished checkpoint.
+
+  Looks without creating anything, so asking about a mistyped workdir leaves no trace.
+  """
+  return os.path.isdir(directory) and bool(ocp.utils.checkpoint_steps(directory))
+
+
 def restore_latest(manager: ocp.CheckpointManager, state: PyTree) -> PyTree:
   """Returns ``state`` restored from the latest checkpoint, or unchanged if there is none.
 

@@ -196,6 +196,43 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   return results
 
 
+def evaluate_workdir(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+  """``--mode=eval``: evaluates the latest checkpoint of ``workdir`` without training.
+
+  ``config`` must describe the model that wrote the checkpoint (the config it
+  was trained with); evaluation settings (``config.eval``) may differ freely.
+
+  Raises:
+    checkpointing.NoCheckpointError: ``workdir`` holds no checkpoint (checked before any data is read).
+  """
+  validate_config(config)
+  checkpoint_dir = os.path.join(os.path.abspath(workdir), 'checkpoints')
+  if not checkpointing.has_checkpoint(checkpoint_dir):
+    raise checkpointing.NoCheckpointError(f'No checkpoint in {checkpoint_dir}: --mode=eval evaluates a trained workdir. Train first '
+                            f'(--mode=train, the default) or pass the --workdir of a finished run.')
+  builder = datasets.get_builder(config.data)
+  num_classes = builder.info.features['label'].num_classes
+  spec = input_pipeline.GridSpec.from_config(config.data)
+  steps_per_epoch = input_pipeline.steps_per_epoch(builder, config.data.train_split,
+                                                   config.train.batch_size // jax.process_count())
+  model = scfa.create_model(config.model, num_classes=num_classes if config.loss.name == 'cross_entropy' else 0,
+                            axis_name=parallel.AXIS)
+  # The optimiser only gives the restored tree its structure; nothing is trained.
+  schedule = learning_rate_schedule(config.optim, steps_per_epoch=steps_per_epoch,
+                                    total_steps=config.train.num_epochs * steps_per_epoch)
+  state = create_train_state(jax.random.key(config.seed), model, spec.image_shape,
+                             create_optimizer(config.optim, schedule), config.model)
+  manager = checkpointing.create_manager(workdir, config.ckpt)
+  state = checkpointing.restore_latest(manager, state)
+  writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() != 0)
+  results = evaluate_lib.evaluate(parallel.replicate(state), builder, config,
+                                  preprocessing_mode=resolve_preprocessing(config), workdir=workdir, writer=writer,
+                                  step=int(state.step))
+  writer.close()
+  manager.close()
+  return results
+
+
 def _flatten(tree: dict, prefix: str = '') -> dict[str, Any]:
   flat = {}
   for key, value in tree.items():

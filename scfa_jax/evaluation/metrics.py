@@ -1,0 +1,32 @@
+"""Classification metrics of predicted labels: top-1, per-class accuracy, confusion matrix.
+
+Pure numpy functions of (labels, predictions), shared by every protocol so that
+the linear probe, kNN and the classifiers are scored identically.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn import metrics as sk_metrics
+
+
+def top1(labels: np.ndarray, predictions: np.ndarray) -> float:
+  """Fraction of videos whose predicted class is the true one."""
+  return float(np.mean(np.asarray(predictions) == np.asarray(labels)))
+
+
+def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
+  """Counts [C, C]: row = true class, column = predicted class (classes absent from the split give zero rows)."""
+  return sk_metrics.confusion_matrix(labels, predictions, labels=np.arange(num_classes))
+
+
+def per_class_accuracy(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
+  """Accuracy within each true class [C] (its recall); NaN for classes with no test video.
+
+  A mean over classes weights rare classes like common ones, which the overall
+  top-1 does not; on imbalanced test splits (Penn Action) both are worth reading.
+  """
+  counts = confusion_matrix(labels, predictions, num_classes)
+  totals = counts.sum(axis=1)
+  with np.errstate(invalid='ignore', divide='ignore'):
+    return np.where(totals > 0, np.diag(counts) / totals, np.nan)

@@ -1,0 +1,66 @@
+"""Video retrieval: test videos as queries against the train split, ranked by cosine similarity.
+
+A retrieved train video is relevant when it has the query's class. Ties in
+similarity are broken by memory order (a stable sort); with float embeddings
+they practically never occur.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from scfa_jax.evaluation import knn
+
+
+def relevance_of_ranking(memory: np.ndarray, memory_labels: np.ndarray, queries: np.ndarray,
+                         query_labels: np.ndarray) -> np.ndarray:
+  """[Q, N] bool: whether the r-th most similar memory item of each query has the query's class."""
+  sims = knn.l2_normalize(queries) @ knn.l2_normalize(memory).T
+  order = np.argsort(-sims, axis=1, kind='stable')
+  return np.asarray(memory_labels)[order] == np.asarray(query_labels)[:, None]
+
+
+def average_precision(relevance: np.ndarray) -> np.ndarray:
+  """AP of each ranked row [Q]: mean of precision@r over the ranks r of the relevant items.
+
+  Rows without any relevant item have no AP and give NaN.
+  """
+  relevance = np.asarray(relevance, bool)
+  hits = np.cumsum(relevance, axis=1)
+  precision = hits / np.arange(1, relevance.shape[1] + 1)
+  num_relevant = relevance.sum(axis=1)
+  with np.errstate(invalid='ignore', divide='ignore'):
+    return np.where(num_relevant > 0, (precision * relevance).sum(axis=1) / num_relevant, np.nan)
+
+
+def retrieval_metrics(memory: np.ndarray, memory_labels: np.ndarray, queries: np.ndarray, query_labels: np.ndarray,
+                      *, ks: Sequence[int] = (1, 5, 10), chunk: int = 512) -> dict[str, float]:
+  """Recall@k and mAP of retrieving same-class train videos for every test video.
+
+  Recall@k is the fraction of queries with at least one same-class video among
+  their k nearest train videos (the "top-k retrieval accuracy" of the video
+  self-supervised literature); mAP is the mean, over queries, of the average
+  precision of the full ranking of the train split. Queries whose class has no
+  train video can retrieve nothing and are left out of both.
+
+  Returns:
+    {'recall@k': ... for each k, 'map': ..., 'num_queries': counted queries}.
+  """
+  queries, query_labels = np.asarray(queries), np.asarray(query_labels)
+  keep = np.isin(query_labels, memory_labels)
+  queries, query_labels = queries[keep], query_labels[keep]
+  hits = {k: 0 for k in ks}
+  ap_sum = 0.0
+  for start in range(0, len(queries), chunk):  # [chunk, N] at a time: memory stays bounded on large splits
+    relevance = relevance_of_ranking(memory, memory_labels, queries[start:start + chunk],
+                                     query_labels[start:start + chunk])
+    for k in ks:
+      hits[k] += int(relevance[:, :k].any(axis=1).sum())
+    ap_sum += float(average_precision(relevance).sum())
+  n = max(len(queries), 1)
+  results = {f'recall@{k}': hits[k] / n for k in ks}
+  results['map'] = ap_sum / n
+  results['num_queries'] = int(len(queries))
+  return results
