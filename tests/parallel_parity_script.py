@@ -14,6 +14,7 @@ from scfa_jax import config as base_config
 from scfa_jax.models import scfa
 from scfa_jax.training import parallel
 from scfa_jax.training import steps
+from scfa_jax.training import loop
 from scfa_jax.training import train
 
 
@@ -29,9 +30,9 @@ def main():
       'label': rng.integers(0, 3, size=(global_batch,)).astype(np.int32),
   }
   model = scfa.create_model(config.model, axis_name=parallel.AXIS)
-  schedule = train.learning_rate_schedule(config.optim, steps_per_epoch=1, total_steps=10)
+  schedule = loop.learning_rate_schedule(config.optim, steps_per_epoch=1, total_steps=10)
   state = train.create_train_state(jax.random.key(0), model, (32, 32, 3),
-                                   train.create_optimizer(config.optim, schedule), config.model)
+                                   loop.create_optimizer(config.optim, schedule), config.model)
   step_fn = functools.partial(steps.train_step, loss_config=config.loss, preprocessing_mode='imagenet',
                               learning_rate_fn=schedule)
 

@@ -1,6 +1,5 @@
 """SupCon against a direct transcription of the formula in REFERENCE.md."""
 
-import itertools
 
 import jax
 import jax.numpy as jnp

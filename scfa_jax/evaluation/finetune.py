@@ -15,20 +15,19 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import os
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 import tensorflow_datasets as tfds
 from clu import metric_writers
 
 from scfa_jax.data import input_pipeline
 from scfa_jax.models import scfa
 from scfa_jax.training import checkpointing
+from scfa_jax.training import loop
 from scfa_jax.training import parallel
 from scfa_jax.training import steps
 
@@ -74,14 +73,12 @@ def finetune(pretrained: steps.TrainState, pretrained_step: int, builder: tfds.c
     preprocessing_mode: pixel normalisation of the backbone.
     workdir: the pre-training workdir.
   """
-  from scfa_jax.training import train as train_lib  # pylint: disable=g-import-not-at-top  (train imports us)
-
   num_classes = builder.info.features['label'].num_classes
   spec = input_pipeline.GridSpec.from_config(config.data)
   steps_per_epoch, total_steps = num_steps(builder, config)
   optim_config = ml_collections.ConfigDict(config.optim.to_dict())
   optim_config.learning_rate = config.eval.finetune_learning_rate
-  schedule = train_lib.learning_rate_schedule(optim_config, steps_per_epoch=steps_per_epoch, total_steps=total_steps)
+  schedule = loop.learning_rate_schedule(optim_config, steps_per_epoch=steps_per_epoch, total_steps=total_steps)
 
   model = scfa.create_model(config.model, num_classes=num_classes, axis_name=parallel.AXIS)
   init = jax.jit(functools.partial(model.init, train=False))
@@ -89,14 +86,13 @@ def finetune(pretrained: steps.TrainState, pretrained_step: int, builder: tfds.c
   host = jax.device_get(pretrained)
   state = jax.device_get(steps.TrainState.create(
       apply_fn=model.apply, params=graft_pretrained(variables['params'], host.params),
-      tx=train_lib.create_optimizer(optim_config, schedule), batch_stats=host.batch_stats))
+      tx=loop.create_optimizer(optim_config, schedule), batch_stats=host.batch_stats))
 
   directory = run_dir(workdir, pretrained_step)
   manager = checkpointing.create_manager(directory, config.ckpt)
   state = checkpointing.restore_latest(manager, state)
   start_step = int(state.step)
-  is_host0 = jax.process_index() == 0
-  writer = metric_writers.create_default_writer(directory, just_logging=not is_host0)
+  writer = metric_writers.create_default_writer(directory, just_logging=jax.process_index() != 0)
   state = parallel.replicate(state)
 
   if start_step < total_steps:
@@ -105,27 +101,14 @@ def finetune(pretrained: steps.TrainState, pretrained_step: int, builder: tfds.c
     dataset = input_pipeline.create_train_dataset(
         builder, config.data, local_batch_size=config.train.batch_size // jax.process_count(), seed=config.seed,
         start_step=start_step, num_views=1)
-    batches = parallel.prefetch_to_device(dataset.as_numpy_iterator(), config.data.prefetch_to_device)
     p_train_step = parallel.pmap_step(
         functools.partial(steps.train_step, loss_config=CROSS_ENTROPY, preprocessing_mode=preprocessing_mode,
                           learning_rate_fn=schedule), donate_state=True)
-    progress = train_lib.Progress(start_step=start_step, total_steps=total_steps,
-                                  grids_per_step=config.train.batch_size, enabled=is_host0)
-    pending: list[dict[str, jax.Array]] = []
-    for step in range(start_step + 1, total_steps + 1):
-      state, metrics = p_train_step(state, next(batches))
-      pending.append(metrics)
-      if step % config.train.log_every_steps == 0 or step == total_steps:
-        scalars = {k: float(np.mean([jax.device_get(m[k]) for m in pending])) for k in pending[-1]}
-        pending = []
-        if not math.isfinite(scalars['loss']):
-          raise FloatingPointError(f'Fine-tuning loss is {scalars["loss"]} at step {step}: lower '
-                                   'config.eval.finetune_learning_rate.')
-        scalars.update(progress.update(step, scalars))
-        writer.write_scalars(step, {f'train/{k}': v for k, v in scalars.items()})
-      if step % config.ckpt.every_steps == 0 or step == total_steps:
-        checkpointing.save(manager, step, state)
-    progress.close()
+    state = loop.fit(state, p_train_step,
+                     parallel.prefetch_to_device(dataset.as_numpy_iterator(), config.data.prefetch_to_device),
+                     start_step=start_step, last_step=total_steps, grids_per_step=config.train.batch_size,
+                     log_every_steps=config.train.log_every_steps, ckpt_every_steps=config.ckpt.every_steps,
+                     manager=manager, writer=writer, nan_hint='Lower config.eval.finetune_learning_rate.')
   else:
     logging.info('Reusing the finished fine-tune (step %d) in %s.', start_step, directory)
   writer.close()

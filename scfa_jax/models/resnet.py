@@ -19,7 +19,7 @@ the weight porter (``scfa_jax.tools.port_weights``) maps onto them.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional
 
 import flax.linen as nn
 import jax.numpy as jnp

@@ -1,0 +1,108 @@
+"""The optimiser, its schedule and the step loop shared by pre-training and fine-tuning.
+
+``fit`` owns the side effects of a training phase (console progress,
+TensorBoard scalars, NaN checks, periodic checkpoints) so that SupCon
+pre-training (``training.train``) and cross-entropy fine-tuning
+(``evaluation.finetune``) behave identically: both resume, log and stop alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from typing import Any, Callable, Iterator
+
+import jax
+import ml_collections
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+import tqdm
+
+from scfa_jax.training import checkpointing
+
+
+def learning_rate_schedule(optim_config: ml_collections.ConfigDict, *, steps_per_epoch: int,
+                           total_steps: int) -> optax.Schedule:
+  """Linear warm-up to the peak, then cosine decay to ``peak * end_learning_rate_factor``."""
+  warmup = min(int(round(optim_config.warmup_epochs * steps_per_epoch)), max(total_steps - 1, 0))
+  return optax.warmup_cosine_decay_schedule(
+      init_value=0.0, peak_value=optim_config.learning_rate, warmup_steps=warmup,
+      decay_steps=max(total_steps, warmup + 1), end_value=optim_config.learning_rate * optim_config.end_learning_rate_factor)
+
+
+def create_optimizer(optim_config: ml_collections.ConfigDict, schedule: optax.Schedule) -> optax.GradientTransformation:
+  """Adam (AdamW when weight decay is set), optionally after global-norm clipping."""
+  if optim_config.weight_decay:
+    adam = optax.adamw(schedule, weight_decay=optim_config.weight_decay)
+  else:
+    adam = optax.adam(schedule)
+  if optim_config.grad_clip_norm:
+    return optax.chain(optax.clip_by_global_norm(optim_config.grad_clip_norm), adam)
+  return adam
+
+
+class Progress:
+  """Console progress: a live bar on a terminal, plus a log line every log step."""
+
+  def __init__(self, *, start_step: int, total_steps: int, grids_per_step: int, enabled: bool):
+    self.total_steps = total_steps
+    self.grids_per_step = grids_per_step
+    self.enabled = enabled
+    self._last_step, self._last_time = start_step, time.perf_counter()
+    self._bar = None
+    if enabled and sys.stderr.isatty():
+      self._bar = tqdm.tqdm(total=total_steps, initial=start_step, unit='step', dynamic_ncols=True)
+
+  def update(self, step: int, scalars: dict[str, float]) -> dict[str, float]:
+    """Records a log step; returns throughput scalars for the writer."""
+    now = time.perf_counter()
+    steps_per_s = (step - self._last_step) / max(now - self._last_time, 1e-9)
+    self._last_step, self._last_time = step, now
+    rates = {'steps_per_s': steps_per_s, 'grids_per_s': steps_per_s * self.grids_per_step}
+    if self.enabled:
+      eta = (self.total_steps - step) / max(steps_per_s, 1e-9)
+      line = (f'step {step}/{self.total_steps} ({100 * step / self.total_steps:.0f}%) | loss {scalars["loss"]:.4f} | '
+              f'{rates["grids_per_s"]:.1f} grids/s | ETA {time.strftime("%H:%M:%S", time.gmtime(eta))}')
+      if self._bar is not None:
+        self._bar.update(step - self._bar.n)
+        self._bar.set_postfix_str(f'loss {scalars["loss"]:.4f}, {rates["grids_per_s"]:.0f} grids/s')
+      logging.info(line)
+    return rates
+
+  def close(self) -> None:
+    if self._bar is not None:
+      self._bar.close()
+
+
+def fit(state: Any, p_train_step: Callable[..., tuple[Any, dict[str, jax.Array]]],
+        batches: Iterator[dict[str, jax.Array]], *, start_step: int, last_step: int, grids_per_step: int,
+        log_every_steps: int, ckpt_every_steps: int, manager: ocp.CheckpointManager, writer: Any,
+        nan_hint: str) -> Any:
+  """Runs steps ``start_step + 1 .. last_step`` and returns the (replicated) state.
+
+  Scalars are averaged over each logging interval and fetched only at log
+  steps, so the host does not wait on the device every step. A non-finite loss
+  stops the run with ``nan_hint`` before a bad checkpoint is written.
+  """
+  progress = Progress(start_step=start_step, total_steps=last_step, grids_per_step=grids_per_step,
+                      enabled=jax.process_index() == 0)
+  pending: list[dict[str, jax.Array]] = []
+  for step in range(start_step + 1, last_step + 1):
+    state, metrics = p_train_step(state, next(batches))
+    pending.append(metrics)
+    if step % log_every_steps == 0 or step == last_step:
+      scalars = {k: float(np.mean([jax.device_get(m[k]) for m in pending])) for k in pending[-1]}
+      pending = []
+      if not math.isfinite(scalars['loss']):
+        raise FloatingPointError(f'Loss is {scalars["loss"]} at step {step}. {nan_hint} The last good checkpoint '
+                                 f'is in {manager.directory}.')
+      scalars.update(progress.update(step, scalars))
+      writer.write_scalars(step, {f'train/{k}': v for k, v in scalars.items()})
+    if step % ckpt_every_steps == 0 or step == last_step:
+      checkpointing.save(manager, step, state)
+  progress.close()
+  writer.flush()
+  return state
