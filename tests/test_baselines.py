@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from flax import traverse_util
 
 from configs import demo
 from configs import demo_ce
@@ -10,16 +11,6 @@ from configs import demo_single_frame
 from scfa_jax import datasets
 from scfa_jax.data import input_pipeline
 from tests.conftest import make_tiny_config
-
-
-def _flat(tree: dict, prefix: str = '') -> dict:
-  flat = {}
-  for key, value in tree.items():
-    if isinstance(value, dict):
-      flat.update(_flat(value, f'{prefix}{key}.'))
-    else:
-      flat[f'{prefix}{key}'] = value
-  return flat
 
 
 def _demo_grid_side() -> int:
@@ -33,7 +24,7 @@ def _demo_grid_side() -> int:
     (demo_shuffled, lambda: {'data.shuffle_frames': True}),
 ])
 def test_baseline_changes_only_what_it_names(module, expected):
-  base, variant = _flat(demo.get_config().to_dict()), _flat(module.get_config().to_dict())
+  base, variant = (traverse_util.flatten_dict(c.get_config().to_dict(), sep='.') for c in (demo, module))
   assert set(base) == set(variant)
   assert {k: v for k, v in variant.items() if base[k] != v} == expected()
 

@@ -19,6 +19,7 @@ import optax
 import orbax.checkpoint as ocp
 import tensorflow_datasets as tfds
 from clu import metric_writers
+from flax import traverse_util
 
 from scfa_jax import datasets
 from scfa_jax.data import input_pipeline
@@ -112,7 +113,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   last_step = min(run.total_steps, config.train.max_steps) if config.train.max_steps > 0 else run.total_steps
   writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() != 0)
   if start_step == 0:
-    writer.write_hparams({k: v for k, v in _flatten(config.to_dict()).items() if v is not None})
+    writer.write_hparams({k: v for k, v in traverse_util.flatten_dict(config.to_dict(), sep='.').items()
+                          if v is not None})
   state = parallel.replicate(run.state)
 
   if start_step < last_step:
@@ -160,13 +162,3 @@ def evaluate_workdir(config: ml_collections.ConfigDict, workdir: str) -> dict[st
   writer.close()
   run.manager.close()
   return results
-
-
-def _flatten(tree: dict, prefix: str = '') -> dict[str, Any]:
-  flat = {}
-  for key, value in tree.items():
-    if isinstance(value, dict):
-      flat.update(_flatten(value, f'{prefix}{key}.'))
-    else:
-      flat[f'{prefix}{key}'] = value
-  return flat
