@@ -18,10 +18,15 @@ from absl import flags
 import ml_collections
 from ml_collections import config_flags
 
-_OUT = flags.DEFINE_string('out', 'grids.png', 'PNG file to write.')
-_NUM_VIDEOS = flags.DEFINE_integer('num_videos', 8, 'Videos shown (one row each).')
-_BATCH_INDEX = flags.DEFINE_integer('batch_index', 0, 'Which batch of the training stream (0 = the first).')
-config_flags.DEFINE_config_file('config', None, 'Config file, e.g. configs/demo.py.', lock_config=True)
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """Command-line flags, defined only when run as a program (importing must not claim --config)."""
+  flags.DEFINE_string('out', 'grids.png', 'PNG file to write.')
+  flags.DEFINE_integer('num_videos', 8, 'Videos shown (one row each).')
+  flags.DEFINE_integer('batch_index', 0, 'Which batch of the training stream (0 = the first).')
+  config_flags.DEFINE_config_file('config', None, 'Config file, e.g. configs/demo.py.', lock_config=True)
 
 
 def training_batch(config: ml_collections.ConfigDict, *, num_videos: int, batch_index: int = 0) -> dict:
@@ -97,13 +102,14 @@ def main(argv: Sequence[str]) -> None:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tf.config.set_visible_devices([], 'GPU')
-  config = flags.FLAGS.config
+  config = FLAGS.config
   if config is None:
     raise app.UsageError('--config is required, e.g. --config=configs/demo.py.')
-  mode = show_grids(config, _OUT.value, num_videos=_NUM_VIDEOS.value, batch_index=_BATCH_INDEX.value)
-  print(f'Wrote {_OUT.value}: {_NUM_VIDEOS.value} videos x 2 views of {config.data.name}; '
+  mode = show_grids(config, FLAGS.out, num_videos=FLAGS.num_videos, batch_index=FLAGS.batch_index)
+  print(f'Wrote {FLAGS.out}: {FLAGS.num_videos} videos x 2 views of {config.data.name}; '
         f'normalisation on device: {mode}.')
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)
