@@ -29,7 +29,7 @@ CLASS_NAMES = ('move_right', 'move_left', 'move_down', 'move_up', 'grow', 'shrin
 class SyntheticMotionConfig(tfds.core.BuilderConfig):
   """Sizes of the generated dataset."""
 
-  train_per_class: int = 200
+  train_per_class: int = 400
   test_per_class: int = 40
   frame_size: int = 32
   min_frames: int = 24
@@ -91,10 +91,10 @@ def render_clip(rng: np.random.Generator, label: int, *, frame_size: int, num_fr
 class SyntheticMotion(tfds.core.GeneratorBasedBuilder):
   """Procedurally generated motion clips (see module docstring)."""
 
-  VERSION = tfds.core.Version('1.0.0')
-  RELEASE_NOTES = {'1.0.0': 'Initial release.'}
+  VERSION = tfds.core.Version('1.1.0')
+  RELEASE_NOTES = {'1.0.0': 'Initial release.', '1.1.0': '400 training clips per class (was 100, then 200).'}
   BUILDER_CONFIGS = [
-      SyntheticMotionConfig(name='default', description='1,440 clips (200 train + 40 test per class) of 24-48 frames at 32x32.'),
+      SyntheticMotionConfig(name='default', description='2,640 clips (400 train + 40 test per class) of 24-48 frames at 32x32.'),
       SyntheticMotionConfig(name='tiny', description='For tests: 4+2 clips per class of 8-20 frames at 24x24.',
                             train_per_class=4, test_per_class=2, frame_size=24, min_frames=8, max_frames=20),
   ]
