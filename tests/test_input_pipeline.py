@@ -146,6 +146,22 @@ def test_same_seed_same_batches_other_seed_other_batches(tiny):
   assert not all(np.array_equal(x['views'], z['views']) for x, z in zip(a, c))
 
 
+@pytest.mark.parametrize('global_seed', [0, 7])
+def test_batches_ignore_tensorflows_global_seed(tiny, global_seed):
+  """tf.random.set_seed (Keras sets it too) neither changes the batches nor breaks the pipeline."""
+  builder, config = tiny
+  make = lambda: _take(input_pipeline.create_train_dataset(builder, config.data, local_batch_size=8, seed=0), 3)  # noqa
+  plain = make()
+  tf.random.set_seed(global_seed)
+  try:
+    seeded = make()
+  finally:
+    tf.random.set_seed(None)
+  for x, y in zip(plain, seeded):
+    np.testing.assert_array_equal(x['views'], y['views'])
+    np.testing.assert_array_equal(x['label'], y['label'])
+
+
 def test_each_epoch_draws_new_views_of_the_same_videos(tiny):
   builder, config = tiny
   config.data.shuffle_buffer = 1  # same video order every epoch

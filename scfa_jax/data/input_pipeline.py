@@ -169,6 +169,11 @@ def create_train_dataset(
   host_seed = tf.constant([seed, index], tf.int64)
 
   def epoch_dataset(epoch: tf.Tensor) -> tf.data.Dataset:
+    # The order must depend on config.seed alone. With a TF global seed set
+    # (tf.random.set_seed, keras.utils.set_random_seed) TF would mix it into the
+    # shuffle seed below, and a global seed of 0 even crashes on our tensor seed.
+    # This graph is the traced function's own, so nothing outside is touched.
+    tf.compat.v1.get_default_graph().seed = None
     epoch_seed = tf.random.experimental.stateless_fold_in(host_seed, epoch)
     shuffle_seed = tf.random.stateless_uniform([], epoch_seed, minval=None, maxval=None, dtype=tf.int64)
     ds = base.shuffle(data_config.shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=False).enumerate()
