@@ -26,10 +26,12 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
+from scfa_jax.data import preprocessing
+
 METADATA_FILE = 'scfa_backbone.json'
 CHECKPOINT_DIR = 'backbone'
 FORMAT_VERSION = 1
-PREPROCESSING_MODES = ('imagenet', 'caffe', 'unit')
+PREPROCESSING_MODES = preprocessing.MODES
 _REQUIRED_METADATA = ('format_version', 'architecture', 'depth', 'width', 'variant', 'preprocessing', 'source',
                       'sha256')
 _PORT_COMMAND = 'python -m scfa_jax.tools.port_weights --source {torchvision|keras} --input FILE --output DIR'
