@@ -30,9 +30,3 @@ def knn_scores(memory: np.ndarray, memory_labels: np.ndarray, queries: np.ndarra
     rows = np.arange(len(top))[:, None]
     np.add.at(scores[start:start + chunk], (np.broadcast_to(rows, top.shape), memory_labels[top]), weights)
   return scores
-
-
-def knn_accuracy(memory, memory_labels, queries, query_labels, *, k: int, num_classes: int,
-                 temperature: float = 0.07) -> float:
-  scores = knn_scores(memory, memory_labels, queries, k=k, num_classes=num_classes, temperature=temperature)
-  return float(np.mean(np.argmax(scores, axis=1) == np.asarray(query_labels)))

@@ -19,14 +19,8 @@ def fit(train_features: np.ndarray, train_labels: np.ndarray, *, c: float = 1.0,
   return probe.fit(np.asarray(train_features, np.float64), np.asarray(train_labels))
 
 
-def fit_predict(train_features: np.ndarray, train_labels: np.ndarray, test_features: np.ndarray, *,
-                c: float = 1.0, max_iter: int = 1000) -> np.ndarray:
-  """Fits on the train split only and returns the predicted labels of the test features."""
-  probe = fit(train_features, train_labels, c=c, max_iter=max_iter)
-  return probe.predict(np.asarray(test_features, np.float64))
-
-
 def accuracy(train_features, train_labels, test_features, test_labels, *, c: float = 1.0,
              max_iter: int = 1000) -> float:
-  predictions = fit_predict(train_features, train_labels, test_features, c=c, max_iter=max_iter)
+  """Top-1 of a probe fitted on the train split, measured on the test split."""
+  predictions = fit(train_features, train_labels, c=c, max_iter=max_iter).predict(np.asarray(test_features, np.float64))
   return float(np.mean(predictions == np.asarray(test_labels)))

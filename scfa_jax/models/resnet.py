@@ -120,11 +120,6 @@ class ResNet(nn.Module):
   bn_momentum: float = 0.9
   dtype: Any = jnp.float32
 
-  @property
-  def feature_dim(self) -> int:
-    block, _ = DEPTHS[self.depth]
-    return self.width * 8 * (4 if block == 'bottleneck' else 1)
-
   @nn.compact
   def __call__(self, x: Array, train: bool = False) -> tuple[Optional[Array], Array]:
     if self.depth not in DEPTHS:
