@@ -11,6 +11,7 @@ from scfa_jax.evaluation import finetune
 from scfa_jax.evaluation import knn
 from scfa_jax.evaluation import linear_probe
 from scfa_jax.evaluation import metrics
+from scfa_jax.evaluation import report
 from scfa_jax.evaluation import retrieval
 from scfa_jax.evaluation import schema
 
@@ -138,7 +139,7 @@ def test_results_schema_accepts_assembled_results_and_rejects_broken_ones():
 
 
 def test_summary_lists_every_protocol():
-  text = evaluate.format_summary(_hand_made_results())
+  text = report.format_summary(_hand_made_results())
   for expected in ('linear probe', 'kNN (k=', 'chance', 'R@1 50.0%', 'mAP 70.0%', 'hardest classes'):
     assert expected in text, text
 

@@ -11,9 +11,7 @@ logits for classifiers). The layout of results.json is ``schema.RESULTS_SCHEMA``
 from __future__ import annotations
 
 import functools
-import json
 import logging
-import os
 from typing import Any, Optional, Sequence
 
 import jax
@@ -22,31 +20,33 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from scfa_jax.evaluation import embeddings
+from scfa_jax.evaluation import figures
 from scfa_jax.evaluation import finetune as finetune_lib
 from scfa_jax.evaluation import knn
 from scfa_jax.evaluation import linear_probe
 from scfa_jax.evaluation import metrics
-from scfa_jax.evaluation import plots
+from scfa_jax.evaluation import report
 from scfa_jax.evaluation import retrieval
 from scfa_jax.evaluation import schema
 from scfa_jax.training import parallel
 from scfa_jax.training import steps
 
-RESULTS_FILE = 'results.json'
-FIGURES = {
-    'confusion_matrix': 'confusion_matrix.png',
-    'embedding_map': 'embedding_tsne.png',
-    'training_curves': 'training_curves.png',
-}
-CURVE_TAGS = ('train/loss', 'train/learning_rate')
+RESULTS_FILE = report.RESULTS_FILE
 VIEWS = ('single_view', 'averaged')
 
 Views = dict[str, Optional[np.ndarray]]  # view name -> [N, ...] array, None when not computed
+Entry = dict[str, Any]  # one protocol of results.json: {'single_view', 'averaged'[, 'reason']}
 
 
 def evaluate(state: Any, builder: tfds.core.DatasetBuilder, config: ml_collections.ConfigDict, *,
              preprocessing_mode: str, workdir: str, writer: Optional[Any] = None, step: int = 0) -> dict[str, Any]:
   """Runs the configured protocols; writes ``<workdir>/results.json`` and the PNGs, prints a summary.
+
+  The numbers are never lost to what follows them: the frozen-encoder results
+  are written before fine-tuning starts, the complete results (and the console
+  table and eval scalars) before any figure is drawn, and a protocol that
+  cannot be scored (non-finite features, a train split with one class...) is
+  reported as null with its reason instead of raising.
 
   Args:
     state: the trained (replicated) state.
@@ -62,6 +62,7 @@ def evaluate(state: Any, builder: tfds.core.DatasetBuilder, config: ml_collectio
   """
   class_names = list(builder.info.features['label'].names)
   num_clips = config.eval.num_test_clips
+  is_writer = jax.process_index() == 0
   p_embed = parallel.pmap_step(functools.partial(steps.embed_step, preprocessing_mode=preprocessing_mode),
                                donate_state=False)
   extract = functools.partial(embeddings.extract, p_embed, builder=builder, data_config=config.data,
@@ -71,51 +72,120 @@ def evaluate(state: Any, builder: tfds.core.DatasetBuilder, config: ml_collectio
   logging.info('Embedded %d train and %d test videos (%d view(s) each).', len(train['label']), len(test['label']),
                num_clips)
   labels = test['label']
+  protocols = score_frozen_protocols(train, test, config.eval, class_names)
 
-  predictions: dict[str, Views] = {}
-  probe = linear_probe.fit(train['features'], train['label'], c=config.eval.linear_probe_c,
-                           max_iter=config.eval.linear_probe_max_iter)
-  predictions['linear_probe'] = _map_views(probe.predict, test['features'])
-  predictions['knn'] = _map_views(
-      lambda q: knn.knn_scores(train['features'], train['label'], q, k=config.eval.knn_k,
-                               num_classes=len(class_names), temperature=config.eval.knn_temperature).argmax(-1),
-      test['features'])
-  if 'logits' in test:  # a model trained with a classifier (cross-entropy baseline)
-    predictions['classifier'] = _map_views(lambda x: x.argmax(-1), test['logits'])
+  def assemble(finetune_steps: int = 0) -> dict[str, Any]:
+    return assemble_results(protocols, dataset=builder.info.full_name, config=config, step=step,
+                            class_names=class_names, num_train=len(train['label']), test_labels=labels,
+                            finetune_steps=finetune_steps)
 
   finetune_steps, finetune_dir = 0, None
   if config.eval.finetune_epochs > 0:
+    if is_writer:  # an interrupted or failed fine-tune then costs only its own number
+      report.write_results(assemble(), workdir)
     tuned = finetune_lib.finetune(state, step, builder, config, preprocessing_mode=preprocessing_mode,
                                   workdir=workdir)
     tuned_test = _test_views(extract, tuned, config.data.test_split, num_clips)
-    predictions['finetune'] = _map_views(lambda x: x.argmax(-1), tuned_test['logits'])
+    protocols['finetune'] = _score('finetune', lambda: _classify(labels, tuned_test['logits'], class_names),
+                                   problem=_non_finite('logits', {'test': tuned_test['logits']['single_view']}))
     finetune_steps = finetune_lib.num_steps(builder, config)[1]
     finetune_dir = finetune_lib.run_dir(workdir, step)
 
-  protocols: dict[str, Any] = {
-      name: {view: None if pred is None else classification_metrics(labels, pred, class_names)
-             for view, pred in views.items()}
-      for name, views in predictions.items()}
-  if config.eval.retrieval_ks:
-    protocols['retrieval'] = _map_views(
-        lambda q: retrieval.retrieval_metrics(train['features'], train['label'], q, labels,
-                                              ks=tuple(config.eval.retrieval_ks)), test['features'])
-
-  results = assemble_results(
-      protocols, dataset=builder.info.full_name, config=config, step=step, class_names=class_names,
-      num_train=len(train['label']), test_labels=labels, finetune_steps=finetune_steps)
-  if jax.process_index() == 0:
-    if config.eval.plots:
-      results['figures'] = write_figures(results, test['features']['single_view'], labels, workdir=workdir,
-                                         finetune_dir=finetune_dir, pretrain_name=config.loss.name)
-    schema.validate(results)
-    with open(os.path.join(workdir, RESULTS_FILE), 'w') as f:
-      json.dump(results, f, indent=2)
-    print(format_summary(results), flush=True)
+  results = assemble(finetune_steps)
+  if is_writer:
+    path = report.write_results(results, workdir)
+    print(report.format_summary(results), flush=True)
+    logging.info('Results written to %s.', path)
   if writer is not None:
-    writer.write_scalars(step, eval_scalars(results))
+    writer.write_scalars(step, report.eval_scalars(results))
     writer.flush()
+  if is_writer and config.eval.plots:
+    results['figures'], errors = figures.write_figures(figures.FigureInputs(
+        results=results, test_features=test['features']['single_view'], test_labels=labels, workdir=workdir,
+        finetune_dir=finetune_dir, pretrain_name=config.loss.name))
+    if errors:
+      results['figure_errors'] = errors
+    report.write_results(results, workdir)
+    print('  figures: ' + (', '.join(results['figures'].values()) or 'none'), flush=True)
+    for name, reason in errors.items():
+      print(f'  figure {name} not drawn: {reason}', flush=True)
   return results
+
+
+def score_frozen_protocols(train: dict[str, Any], test: dict[str, Any], eval_config: ml_collections.ConfigDict,
+                           class_names: Sequence[str]) -> dict[str, Entry]:
+  """Linear probe, kNN, the trained classifier (if any) and retrieval, each scored on its own.
+
+  Args:
+    train: ``embeddings.extract`` of the train split ({'features': [N, D], 'label': [N]}).
+    test: ``_test_views`` of the test split.
+    eval_config: ``config.eval``.
+    class_names: label names, in label order.
+
+  Returns:
+    {protocol: entry}; an entry that could not be scored is null with a ``reason``.
+  """
+  labels = test['label']
+  features_problem = _non_finite('features', {'train': train['features'],
+                                              'test': test['features']['single_view'],
+                                              'test (averaged)': test['features']['averaged']})
+  if features_problem is None and len(train['label']) == 0:
+    features_problem = 'the train split gave no video to fit on'
+
+  def probe() -> Entry:
+    fitted = linear_probe.fit(train['features'], train['label'], c=eval_config.linear_probe_c,
+                              max_iter=eval_config.linear_probe_max_iter)
+    return _classify(labels, _map_views(fitted.predict, test['features']), class_names, predicted=True)
+
+  def nearest_neighbours() -> Entry:
+    vote = lambda q: knn.knn_scores(train['features'], train['label'], q, k=eval_config.knn_k,
+                                    num_classes=len(class_names), temperature=eval_config.knn_temperature)
+    return _classify(labels, _map_views(vote, test['features']), class_names)
+
+  protocols = {
+      'linear_probe': _score('linear_probe', probe, features_problem),
+      'knn': _score('knn', nearest_neighbours, features_problem),
+  }
+  if 'logits' in test:  # a model trained with a classifier (cross-entropy baseline)
+    protocols['classifier'] = _score('classifier', lambda: _classify(labels, test['logits'], class_names),
+                                     _non_finite('logits', {'test': test['logits']['single_view']}))
+  if eval_config.retrieval_ks:
+    protocols['retrieval'] = _score('retrieval', lambda: _map_views(
+        lambda q: retrieval.retrieval_metrics(train['features'], train['label'], q, labels,
+                                              ks=tuple(eval_config.retrieval_ks)), test['features']),
+                                    features_problem)
+  return protocols
+
+
+def _score(name: str, compute, problem: Optional[str] = None) -> Entry:
+  """``compute()``, or a null entry with the reason the protocol cannot be scored."""
+  if problem is None:
+    try:
+      return compute()
+    except Exception as e:  # pylint: disable=broad-except  (one protocol never costs the others; logged in full)
+      logging.warning('Protocol %s could not be scored: %s', name, e, exc_info=True)
+      problem = f'{type(e).__name__}: {e}'
+  else:
+    logging.warning('Protocol %s not scored: %s.', name, problem)
+  return {'single_view': None, 'averaged': None, 'reason': problem}
+
+
+def _non_finite(what: str, arrays: dict[str, Optional[np.ndarray]]) -> Optional[str]:
+  """Why ``arrays`` cannot be scored (rows with NaN/Inf), or None."""
+  for split, x in arrays.items():
+    if x is None or len(x) == 0:
+      continue
+    bad = int((~np.isfinite(np.asarray(x, np.float64).reshape(len(x), -1)).all(axis=1)).sum())
+    if bad:
+      return f'{bad} of {len(x)} {split} videos have non-finite (NaN/Inf) {what}: the encoder diverged'
+  return None
+
+
+def _classify(labels: np.ndarray, outputs: Views, class_names: Sequence[str], *, predicted: bool = False) -> Entry:
+  """Classification metrics of each view from class scores [N, C] (argmax) or, with ``predicted``, labels [N]."""
+  pick = (lambda x: x) if predicted else (lambda x: np.asarray(x).argmax(-1))
+  return {view: None if out is None else classification_metrics(labels, pick(out), class_names)
+          for view, out in outputs.items()}
 
 
 def _test_views(extract, state: Any, split: str, num_clips: int) -> dict[str, Any]:
@@ -170,7 +240,8 @@ def assemble_results(protocols: dict[str, Any], *, dataset: str, config: ml_coll
   }
   for name in schema.CLASSIFICATION_PROTOCOLS:
     if name in protocols:
-      results[f'{name}_top1'] = protocols[name]['single_view']['top1']
+      scored = protocols[name]['single_view']
+      results[f'{name}_top1'] = None if scored is None else scored['top1']
   results['protocols'] = protocols
   results['settings'] = {
       'embedding': 'features',
@@ -184,78 +255,3 @@ def assemble_results(protocols: dict[str, Any], *, dataset: str, config: ml_coll
   }
   results['figures'] = {}
   return results
-
-
-def write_figures(results: dict[str, Any], test_features: np.ndarray, test_labels: np.ndarray, *, workdir: str,
-                  finetune_dir: Optional[str], pretrain_name: str) -> dict[str, str]:
-  """Writes the PNGs into ``workdir``; returns {figure: file name} of those written."""
-  class_names = results['class_names']
-  written = {}
-  matrices = {name: np.asarray(entry['single_view']['confusion_matrix'])
-              for name, entry in results['protocols'].items() if name in schema.CLASSIFICATION_PROTOCOLS}
-  plots.plot_confusion_matrices(matrices, class_names, os.path.join(workdir, FIGURES['confusion_matrix']))
-  written['confusion_matrix'] = FIGURES['confusion_matrix']
-
-  coordinates = plots.tsne_2d(test_features)
-  plots.plot_embedding_map(coordinates, test_labels, class_names, os.path.join(workdir, FIGURES['embedding_map']),
-                           title=f'Test videos: t-SNE of encoder features (step {results["step"]})')
-  written['embedding_map'] = FIGURES['embedding_map']
-
-  runs = {f'pre-training ({pretrain_name})': plots.read_scalars(workdir, CURVE_TAGS)}
-  if finetune_dir is not None:
-    runs['fine-tuning (cross_entropy)'] = plots.read_scalars(finetune_dir, CURVE_TAGS)
-  runs = {name: curves for name, curves in runs.items() if curves}
-  if runs:  # absent only when the workdir has no training events (copied checkpoints)
-    plots.plot_training_curves(runs, os.path.join(workdir, FIGURES['training_curves']))
-    written['training_curves'] = FIGURES['training_curves']
-  return written
-
-
-def eval_scalars(results: dict[str, Any]) -> dict[str, float]:
-  """TensorBoard scalars: eval/<protocol>_top1[_averaged], eval/retrieval_<metric>[_averaged]."""
-  scalars = {}
-  for name, entry in results['protocols'].items():
-    for view, suffix in (('single_view', ''), ('averaged', '_averaged')):
-      if entry[view] is None:
-        continue
-      if name == 'retrieval':
-        scalars.update({f'eval/retrieval_{k}{suffix}': v for k, v in entry[view].items() if k != 'num_queries'})
-      else:
-        scalars[f'eval/{name}_top1{suffix}'] = entry[view]['top1']
-  return scalars
-
-
-_PROTOCOL_NAMES = {'linear_probe': 'linear probe', 'knn': 'kNN', 'classifier': 'classifier (CE-trained)',
-                   'finetune': 'fine-tuned'}
-
-
-def format_summary(results: dict[str, Any]) -> str:
-  """A short, human-readable table of the results: one row per protocol, one column per view setting."""
-  k = results['num_test_clips']
-  averaged = k > 1
-  lines = [f'Results on {results["dataset"]} {results["test_split"]} ({results["num_test"]} videos, '
-           f'{results["num_classes"]} classes; trained on {results["num_train"]} {results["train_split"]} videos, '
-           f'step {results["step"]})']
-  header = f'  {"top-1 accuracy":<26}{"1 view":>8}' + (f'{f"{k} views":>10}' if averaged else '')
-  lines.append(header)
-  for name, entry in results['protocols'].items():
-    if name == 'retrieval':
-      continue
-    label = _PROTOCOL_NAMES[name] + (f' (k={results["knn_k"]})' if name == 'knn' else '')
-    row = f'  {label:<26}{entry["single_view"]["top1"]:>8.1%}'
-    if averaged:
-      row += f'{entry["averaged"]["top1"]:>10.1%}' if entry['averaged'] is not None else f'{"-":>10}'
-    lines.append(row)
-  lines.append(f'  {"chance (majority class)":<26}{results["chance"]:>8.1%}')
-  if 'retrieval' in results['protocols']:
-    for view, title in (('single_view', '1 view'), ('averaged', f'{k} views')):
-      found = results['protocols']['retrieval'][view]
-      if found is not None:
-        recalls = '  '.join(f'R@{key[7:]} {v:.1%}' for key, v in found.items() if key.startswith('recall@'))
-        lines.append(f'  retrieval, {title}: {recalls}  mAP {found["map"]:.1%}')
-  per_class = results['protocols']['linear_probe']['single_view']['per_class_top1']
-  scored = sorted((v, n) for n, v in per_class.items() if v is not None)
-  lines.append('  hardest classes (linear probe): ' + ', '.join(f'{n} {v:.0%}' for v, n in scored[:3]))
-  if results['figures']:
-    lines.append('  figures: ' + ', '.join(results['figures'].values()))
-  return '\n'.join(lines)

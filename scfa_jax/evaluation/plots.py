@@ -39,12 +39,52 @@ def plot_confusion_matrices(matrices: Mapping[str, np.ndarray], class_names: Seq
   fig.savefig(path, dpi=100)
 
 
-def tsne_2d(features: np.ndarray, *, seed: int = 0) -> np.ndarray:
-  """2-D t-SNE coordinates [N, 2] of ``features`` (perplexity capped for small sets, which t-SNE requires)."""
+class DegenerateInputError(ValueError):
+  """The data cannot make this figure (too few points, no spread, non-finite values); the message says why."""
+
+
+MIN_TSNE_POINTS = 3
+
+
+def tsne_input(features: np.ndarray) -> np.ndarray:
+  """Centres and rescales ``features`` [N, D] for t-SNE, or raises DegenerateInputError saying why it cannot run.
+
+  scikit-learn's t-SNE does not reject these inputs: with (nearly) constant
+  features its PCA initialisation divides by a zero spread and the Barnes-Hut
+  gradient then crashes the whole process (SIGSEGV), which a tiny or collapsed
+  encoder produces. Rescaling to unit spread also keeps features of a tiny
+  magnitude (1e-30) away from float underflow, which crashes it the same way.
+  """
   features = np.asarray(features, np.float64)
+  if features.ndim != 2:
+    raise DegenerateInputError(f'features must be [N, D], got shape {features.shape}')
+  if len(features) < MIN_TSNE_POINTS:
+    raise DegenerateInputError(f'{len(features)} test video(s); the map needs at least {MIN_TSNE_POINTS}')
+  bad = int((~np.isfinite(features).all(axis=1)).sum())
+  if bad:
+    raise DegenerateInputError(f'{bad} of {len(features)} test videos have non-finite (NaN/Inf) features')
+  centred = features - features.mean(axis=0)
+  spread = float(np.sqrt(np.mean(centred**2)))
+  scale = float(np.max(np.abs(features)))
+  # Differences below float32 resolution of the values are rounding noise, not structure.
+  if spread == 0.0 or spread <= 1e-6 * scale:
+    raise DegenerateInputError('all test videos have (nearly) the same features: the encoder output is constant')
+  return centred / spread
+
+
+def tsne_2d(features: np.ndarray, *, seed: int = 0) -> np.ndarray:
+  """2-D t-SNE coordinates [N, 2] of ``features`` (perplexity capped for small sets, which t-SNE requires).
+
+  Raises:
+    DegenerateInputError: inputs t-SNE cannot embed (see :func:`tsne_input`).
+  """
+  features = tsne_input(features)
   perplexity = float(np.clip((len(features) - 1) / 3.0, 1.0, 30.0))
   tsne = manifold.TSNE(n_components=2, perplexity=perplexity, init='pca', random_state=seed)
-  return tsne.fit_transform(features)
+  coordinates = tsne.fit_transform(features)
+  if not np.isfinite(coordinates).all():
+    raise DegenerateInputError('t-SNE produced non-finite coordinates')
+  return coordinates
 
 
 def plot_embedding_map(coordinates: np.ndarray, labels: np.ndarray, class_names: Sequence[str], path: str,

@@ -26,6 +26,9 @@ CLASSIFICATION_PROTOCOLS = {
     'finetune': 'Encoder + classifier fine-tuned with cross-entropy on the train split (config.eval.finetune_epochs > 0).',
 }
 
+# Keys of `figures` (scfa_jax.evaluation.figures.FIGURES draws them).
+FIGURE_NAMES = ('confusion_matrix', 'embedding_map', 'training_curves')
+
 _FRACTION = {'type': 'number', 'minimum': 0.0, 'maximum': 1.0}
 
 _CLASSIFICATION_METRICS = {
@@ -66,12 +69,13 @@ _RETRIEVAL_METRICS = {
 def _protocol(metrics: dict[str, Any], description: str) -> dict[str, Any]:
   return {
       'type': 'object',
-      'description': description,
+      'description': description + ' Both views are null, with a reason, when the protocol could not be scored.',
       'required': ['single_view', 'averaged'],
       'additionalProperties': False,
       'properties': {
-          'single_view': metrics,
+          'single_view': {'anyOf': [metrics, {'type': 'null'}]},
           'averaged': {'anyOf': [metrics, {'type': 'null'}]},
+          'reason': {'type': 'string', 'description': 'Why the protocol could not be scored (e.g. NaN features).'},
       },
   }
 
@@ -97,7 +101,8 @@ RESULTS_SCHEMA: dict[str, Any] = {
         'chance': {**_FRACTION, 'description': 'Majority-class rate of the test split.'},
         'num_test_clips': {'type': 'integer', 'minimum': 1, 'description': 'Temporal views behind "averaged".'},
         'knn_k': {'type': 'integer', 'minimum': 1},
-        **{f'{name}_top1': {**_FRACTION, 'description': f'= protocols.{name}.single_view.top1'}
+        **{f'{name}_top1': {'anyOf': [_FRACTION, {'type': 'null'}],
+                            'description': f'= protocols.{name}.single_view.top1 (null when not scored)'}
            for name in CLASSIFICATION_PROTOCOLS},
         'protocols': {
             'type': 'object',
@@ -132,7 +137,13 @@ RESULTS_SCHEMA: dict[str, Any] = {
             'description': 'PNG files written, relative to the workdir (empty when config.eval.plots is off).',
             'additionalProperties': False,
             'properties': {name: {'type': 'string', 'pattern': r'\.png$'}
-                           for name in ('confusion_matrix', 'embedding_map', 'training_curves')},
+                           for name in FIGURE_NAMES},
+        },
+        'figure_errors': {
+            'type': 'object',
+            'description': 'Figures that could not be drawn -> the reason (absent when all were drawn).',
+            'additionalProperties': False,
+            'properties': {name: {'type': 'string'} for name in FIGURE_NAMES},
         },
     },
 }
