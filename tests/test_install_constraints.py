@@ -8,13 +8,10 @@ make that guarantee silently partial; this test catches it.
 
 import os
 import re
-import sys
+import tomllib
 
-import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
-
-tomllib = pytest.importorskip('tomllib') if sys.version_info >= (3, 11) else pytest.importorskip('tomli')
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
