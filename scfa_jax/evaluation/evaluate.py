@@ -19,6 +19,8 @@ import ml_collections
 import numpy as np
 import tensorflow_datasets as tfds
 
+from scfa_jax.data import input_pipeline
+from scfa_jax.evaluation import compute
 from scfa_jax.evaluation import embeddings
 from scfa_jax.evaluation import figures
 from scfa_jax.evaluation import finetune as finetune_lib
@@ -73,11 +75,14 @@ def evaluate(state: Any, builder: tfds.core.DatasetBuilder, config: ml_collectio
                num_clips)
   labels = test['label']
   protocols = score_frozen_protocols(train, test, config.eval, class_names)
+  cost = _compute(state, config)
 
   def assemble(finetune_steps: int = 0) -> dict[str, Any]:
-    return assemble_results(protocols, dataset=builder.info.full_name, config=config, step=step,
-                            class_names=class_names, num_train=len(train['label']), test_labels=labels,
-                            finetune_steps=finetune_steps)
+    results = assemble_results(protocols, dataset=builder.info.full_name, config=config, step=step,
+                               class_names=class_names, num_train=len(train['label']), test_labels=labels,
+                               finetune_steps=finetune_steps)
+    results['compute'] = cost
+    return results
 
   finetune_steps, finetune_dir = 0, None
   if config.eval.finetune_epochs > 0:
@@ -110,6 +115,19 @@ def evaluate(state: Any, builder: tfds.core.DatasetBuilder, config: ml_collectio
     for name, reason in errors.items():
       print(f'  figure {name} not drawn: {reason}', flush=True)
   return results
+
+
+def _compute(state: Any, config: ml_collections.ConfigDict) -> Optional[dict[str, Any]]:
+  """The results' ``compute`` entry (forward GFLOPs per video), or None if XLA cannot count it."""
+  image_shape = input_pipeline.GridSpec.from_config(config.data).image_shape
+  try:
+    flops = compute.forward_flops(state.apply_fn, {'params': state.params, 'batch_stats': state.batch_stats},
+                                  image_shape)
+  except Exception as e:  # pylint: disable=broad-except  (a cost figure never costs the accuracies)
+    logging.warning('Forward FLOPs not counted: %s', e)
+    return None
+  return compute.compute_entry(flops, images_per_video_single=1,
+                               images_per_video_averaged=config.eval.num_test_clips, image_shape=image_shape)
 
 
 def score_frozen_protocols(train: dict[str, Any], test: dict[str, Any], eval_config: ml_collections.ConfigDict,

@@ -84,6 +84,11 @@ def format_summary(results: dict[str, Any]) -> str:
   if probe is not None:
     scored = sorted((v, n) for n, v in probe['per_class_top1'].items() if v is not None)
     lines.append('  hardest classes (linear probe): ' + ', '.join(f'{n} {v:.0%}' for v, n in scored[:3]))
+  cost = results.get('compute')
+  if cost:
+    per_video = cost['forward_gflops_per_video']
+    lines.append(f'  forward compute: {per_video["single_view"]:.3g} GFLOPs per video (1 view)'
+                 + (f', {per_video["averaged"]:.3g} ({k} views)' if averaged else ''))
   lines.extend(reasons)
   if results['figures']:
     lines.append('  figures: ' + ', '.join(results['figures'].values()))

@@ -139,6 +139,21 @@ RESULTS_SCHEMA: dict[str, Any] = {
             'properties': {name: {'type': 'string', 'pattern': r'\.png$'}
                            for name in FIGURE_NAMES},
         },
+        'compute': {
+            'anyOf': [{'type': 'null'}, {
+                'type': 'object',
+                'description': 'Inference forward compute (XLA cost analysis; a multiply-add counts 2 FLOPs).',
+                'required': ['forward_gflops_per_image', 'image_shape', 'images_per_video',
+                             'forward_gflops_per_video'],
+                'additionalProperties': False,
+                'properties': {
+                    'forward_gflops_per_image': {'type': 'number', 'minimum': 0},
+                    'image_shape': {'type': 'array', 'items': {'type': 'integer', 'minimum': 1}},
+                    'images_per_video': {'type': 'object', 'additionalProperties': {'type': 'integer', 'minimum': 1}},
+                    'forward_gflops_per_video': {'type': 'object', 'additionalProperties': {'type': 'number'}},
+                },
+            }],
+        },
         'figure_errors': {
             'type': 'object',
             'description': 'Figures that could not be drawn -> the reason (absent when all were drawn).',
