@@ -92,5 +92,6 @@ def get_config() -> ml_collections.ConfigDict:
   ev.retrieval_ks = (1, 5, 10)  # Recall@k cut-offs of test-vs-train retrieval (with mAP); () skips retrieval.
   ev.finetune_epochs = 0  # Fine-tune encoder + classifier (config.model.classifier_hidden_dim) with CE; 0 = off.
   ev.finetune_learning_rate = 1e-4  # Peak Adam learning rate of fine-tuning (warm-up and cosine as config.optim).
+  ev.robustness = False  # Also score probe and kNN on perturbed test videos (dropped frames, speed, cuts, colour).
   ev.plots = True  # Write confusion-matrix, t-SNE embedding-map and training-curve PNGs into the workdir.
   return config

@@ -20,6 +20,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from scfa_jax.data import augment
+from scfa_jax.data import perturbations
 from scfa_jax.data import sampling
 from scfa_jax.data import views
 
@@ -196,6 +197,7 @@ def create_eval_dataset(
     *,
     local_batch_size: int,
     num_clips: int = 1,
+    perturbation: perturbations.Perturbation | None = None,
     process_index: int | None = None,
     num_processes: int | None = None,
 ) -> tuple[tf.data.Dataset, int]:
@@ -208,6 +210,9 @@ def create_eval_dataset(
     local_batch_size: videos per batch on this host.
     num_clips: deterministic temporal views per video (test-time averaging);
       1 uses ``data_config.eval_sampling``, K > 1 ``sampling.multi_clip_indices``.
+    perturbation: optional test-time perturbation (robustness report): its
+      ``frames`` change each video's frame sequence before views are sampled,
+      its ``pixels`` the finished grids.
     process_index: this host (default ``jax.process_index()``); tests set it.
     num_processes: hosts (default ``jax.process_count()``); tests set it.
 
@@ -223,9 +228,16 @@ def create_eval_dataset(
   largest = max(builder.info.splits[s].num_examples for s in parts)
   num_batches = max(1, math.ceil(largest / local_batch_size))
   ds = _read(builder, parts[index], data_config)
-  ds = ds.map(lambda ex: {**preprocess_eval(ex, data_config=data_config, num_clips=num_clips),
-                          'mask': tf.constant(True)},
-              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+  def prepare(example: dict) -> dict:
+    if perturbation is not None and perturbation.frames is not None:
+      example = {**example, data_config.frames_key: perturbation.frames(example[data_config.frames_key])}
+    prepared = preprocess_eval(example, data_config=data_config, num_clips=num_clips)
+    if perturbation is not None and perturbation.pixels is not None:
+      prepared['image'] = perturbation.pixels(prepared['image'])
+    return {**prepared, 'mask': tf.constant(True)}
+
+  ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   padding = {k: tf.zeros(spec.shape, spec.dtype) for k, spec in ds.element_spec.items()}
   ds = ds.concatenate(tf.data.Dataset.from_tensors(padding).repeat())
   ds = ds.take(num_batches * local_batch_size).batch(local_batch_size)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import jax
 import ml_collections
@@ -11,12 +11,13 @@ import tensorflow_datasets as tfds
 from jax.experimental import multihost_utils
 
 from scfa_jax.data import input_pipeline
+from scfa_jax.data import perturbations
 from scfa_jax.training import parallel
 
 
 def extract(p_embed: Callable[..., dict], state: Any, builder: tfds.core.DatasetBuilder, split: str,
             data_config: ml_collections.ConfigDict, *, local_batch_size: int,
-            num_clips: int = 1) -> dict[str, np.ndarray]:
+            num_clips: int = 1, perturbation: Optional[perturbations.Perturbation] = None) -> dict[str, np.ndarray]:
   """Embeds every video of ``split`` in deterministic temporal views.
 
   Args:
@@ -27,6 +28,7 @@ def extract(p_embed: Callable[..., dict], state: Any, builder: tfds.core.Dataset
     data_config: ``config.data``.
     local_batch_size: videos per batch on this host.
     num_clips: K > 1 embeds K temporal views per video (test-time averaging).
+    perturbation: optional test-time perturbation of every video (robustness report).
 
   Returns:
     {'features': [N, D], 'projection': [N, d], 'label': [N], ('logits': [N, C])} over
@@ -34,7 +36,7 @@ def extract(p_embed: Callable[..., dict], state: Any, builder: tfds.core.Dataset
     are [N, K, ...].
   """
   dataset, _ = input_pipeline.create_eval_dataset(builder, split, data_config, local_batch_size=local_batch_size,
-                                                  num_clips=num_clips)
+                                                  num_clips=num_clips, perturbation=perturbation)
   chunks: dict[str, list[np.ndarray]] = {}
   for batch in dataset.as_numpy_iterator():
     images = batch['image']

@@ -29,6 +29,7 @@ from scfa_jax.evaluation import linear_probe
 from scfa_jax.evaluation import metrics
 from scfa_jax.evaluation import report
 from scfa_jax.evaluation import retrieval
+from scfa_jax.evaluation import robustness
 from scfa_jax.evaluation import schema
 from scfa_jax.training import parallel
 from scfa_jax.training import steps
@@ -76,12 +77,22 @@ def evaluate(state: Any, builder: tfds.core.DatasetBuilder, config: ml_collectio
   labels = test['label']
   protocols = score_frozen_protocols(train, test, config.eval, class_names)
   cost = _compute(state, config)
+  robust = None
+  if config.eval.robustness:
+    if _non_finite('features', {'train': train['features']}) is None and len(train['label']):
+      robust = robustness.robustness_report(
+          lambda p: extract(state, split=config.data.test_split, perturbation=p), train, config.eval,
+          len(class_names))
+    else:
+      logging.warning('Robustness report skipped: the train features cannot be fitted on.')
 
   def assemble(finetune_steps: int = 0) -> dict[str, Any]:
     results = assemble_results(protocols, dataset=builder.info.full_name, config=config, step=step,
                                class_names=class_names, num_train=len(train['label']), test_labels=labels,
                                finetune_steps=finetune_steps)
     results['compute'] = cost
+    if robust is not None:
+      results['robustness'] = robust
     return results
 
   finetune_steps, finetune_dir = 0, None

@@ -17,6 +17,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from scfa_jax.evaluation import plots
+from scfa_jax.evaluation import robustness
 from scfa_jax.evaluation import schema
 
 CURVE_TAGS = ('train/loss', 'train/learning_rate')
@@ -63,11 +64,21 @@ def _training_curves(inputs: FigureInputs, path: str) -> None:
   plots.plot_training_curves(runs, path)
 
 
+def _robustness(inputs: FigureInputs, path: str) -> None:
+  report = inputs.results.get('robustness')
+  if not report:
+    raise FigureSkipped('the robustness report is off (config.eval.robustness)')
+  rows = [(f'{name} {setting}', scores) for name, setting, scores in robustness.flatten(report)]
+  clean = {p: inputs.results.get(f'{p}_top1') for p in ('linear_probe', 'knn')}
+  plots.plot_robustness(rows, clean, path)
+
+
 # name -> (file name, drawing function). Names are the keys of results.json `figures`.
 FIGURES: dict[str, tuple[str, Callable[[FigureInputs, str], None]]] = {  # keys: schema.FIGURE_NAMES
     'confusion_matrix': ('confusion_matrix.png', _confusion_matrix),
     'embedding_map': ('embedding_tsne.png', _embedding_map),
     'training_curves': ('training_curves.png', _training_curves),
+    'robustness': ('robustness.png', _robustness),
 }
 
 

@@ -105,6 +105,35 @@ def plot_embedding_map(coordinates: np.ndarray, labels: np.ndarray, class_names:
   fig.savefig(path, dpi=100)
 
 
+def plot_robustness(rows: Sequence[tuple[str, Mapping[str, float | None]]], clean: Mapping[str, float | None],
+                    path: str) -> None:
+  """Grouped bars: top-1 of each protocol under each perturbation, with the clean accuracy as a dashed line.
+
+  Args:
+    rows: [(label such as 'drop_frames 25%', {protocol: top-1 or None})].
+    clean: {protocol: clean top-1 or None}.
+    path: PNG to write.
+  """
+  protocols = list(clean)
+  fig = Figure(figsize=(max(7.0, 0.75 * len(rows) + 2.0), 4.5), layout='constrained')
+  ax = fig.subplots()
+  positions = np.arange(len(rows))
+  width = 0.8 / max(len(protocols), 1)
+  colours = matplotlib.colormaps['tab10']
+  for p, protocol in enumerate(protocols):
+    values = [100.0 * (scores.get(protocol) or 0.0) for _, scores in rows]
+    ax.bar(positions + (p - (len(protocols) - 1) / 2) * width, values, width, color=colours(p), label=protocol)
+    if clean[protocol] is not None:
+      ax.axhline(100.0 * clean[protocol], color=colours(p), linestyle='--', linewidth=1,
+                 label=f'{protocol}, clean')
+  ax.set_xticks(positions, [label for label, _ in rows], rotation=35, ha='right')
+  ax.set_ylabel('top-1 on the test split (%)')
+  ax.set_ylim(0, 100)
+  ax.set_title('Robustness: frozen-encoder accuracy under test-time perturbations')
+  ax.legend(fontsize='small', loc='upper left', bbox_to_anchor=(1.0, 1.0), frameon=False)
+  fig.savefig(path, dpi=100)
+
+
 def read_scalars(logdir: str, tags: Sequence[str]) -> dict[str, Curve]:
   """(steps, values) of each TensorBoard scalar tag written directly in ``logdir`` (subfolders are other runs)."""
   events = event_accumulator.EventAccumulator(logdir, size_guidance={event_accumulator.TENSORS: 0})

@@ -13,6 +13,7 @@ import json
 import os
 from typing import Any
 
+from scfa_jax.evaluation import robustness
 from scfa_jax.evaluation import schema
 
 RESULTS_FILE = 'results.json'
@@ -45,6 +46,7 @@ def eval_scalars(results: dict[str, Any]) -> dict[str, float]:
         scalars.update({f'eval/retrieval_{k}{suffix}': v for k, v in entry[view].items() if k != 'num_queries'})
       else:
         scalars[f'eval/{name}_top1{suffix}'] = entry[view]['top1']
+  scalars.update(robustness.scalars(results.get('robustness') or {}))
   return scalars
 
 
@@ -89,6 +91,8 @@ def format_summary(results: dict[str, Any]) -> str:
     per_video = cost['forward_gflops_per_video']
     lines.append(f'  forward compute: {per_video["single_view"]:.3g} GFLOPs per video (1 view)'
                  + (f', {per_video["averaged"]:.3g} ({k} views)' if averaged else ''))
+  if results.get('robustness'):
+    lines.extend(robustness.summary_lines(results['robustness'], results))
   lines.extend(reasons)
   if results['figures']:
     lines.append('  figures: ' + ', '.join(results['figures'].values()))

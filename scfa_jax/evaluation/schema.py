@@ -27,7 +27,7 @@ CLASSIFICATION_PROTOCOLS = {
 }
 
 # Keys of `figures` (scfa_jax.evaluation.figures.FIGURES draws them).
-FIGURE_NAMES = ('confusion_matrix', 'embedding_map', 'training_curves')
+FIGURE_NAMES = ('confusion_matrix', 'embedding_map', 'training_curves', 'robustness')
 
 _FRACTION = {'type': 'number', 'minimum': 0.0, 'maximum': 1.0}
 
@@ -138,6 +138,20 @@ RESULTS_SCHEMA: dict[str, Any] = {
             'additionalProperties': False,
             'properties': {name: {'type': 'string', 'pattern': r'\.png$'}
                            for name in FIGURE_NAMES},
+        },
+        'robustness': {
+            'type': 'object',
+            'description': 'config.eval.robustness: perturbation -> setting -> protocol -> top-1 on the perturbed '
+                           'test split (probe and kNN fitted on the clean train split; null if not scorable).',
+            'additionalProperties': {
+                'type': 'object',
+                'additionalProperties': {
+                    'type': 'object',
+                    'required': ['linear_probe', 'knn'],
+                    'additionalProperties': False,
+                    'properties': {p: {'anyOf': [_FRACTION, {'type': 'null'}]} for p in ('linear_probe', 'knn')},
+                },
+            },
         },
         'compute': {
             'anyOf': [{'type': 'null'}, {

@@ -1,0 +1,86 @@
+"""The robustness report: each perturbation produces what it claims, and evaluate() reports and draws them."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from scfa_jax import datasets
+from scfa_jax.data import input_pipeline
+from scfa_jax.data import perturbations as pt
+from scfa_jax.evaluation import evaluate
+from scfa_jax.evaluation import schema
+from scfa_jax.training import parallel
+from scfa_jax.training import train
+
+FRAMES = tf.constant([f'frame{i:02d}' for i in range(20)])
+
+
+def _ids(frames) -> list[int]:
+  return [int(f.decode()[5:]) for f in frames.numpy()]
+
+
+@pytest.mark.parametrize('fraction,kept', [(0.25, 15), (0.5, 10), (0.99, 1)])
+def test_drop_frames_keeps_the_rest_in_order(fraction, kept):
+  ids = _ids(pt.drop_frames(FRAMES, fraction))
+  assert len(ids) == kept and ids == sorted(set(ids)) and set(ids) <= set(range(20))
+  assert ids == _ids(pt.drop_frames(FRAMES, fraction))  # the same video is always perturbed the same way
+
+
+def test_speed_changes_the_frame_rate():
+  assert _ids(pt.change_speed(FRAMES, 2.0)) == list(range(0, 20, 2))
+  assert _ids(pt.change_speed(FRAMES, 0.5)) == [i // 2 for i in range(40)]
+
+
+def test_cut_segment_removes_one_contiguous_run():
+  ids = _ids(pt.cut_segment(FRAMES, 0.25))
+  assert len(ids) == 15 and ids == sorted(ids)
+  removed = sorted(set(range(20)) - set(ids))
+  assert removed == list(range(removed[0], removed[0] + 5))
+
+
+def test_photometric_perturbations():
+  image = tf.constant(np.full((2, 4, 4, 3), 100, np.uint8))
+  assert int(tf.reduce_max(pt.shift_brightness(image, 0.3))) in (176, 177)
+  assert int(tf.reduce_max(pt.shift_brightness(image, 0.9))) == 255  # clipped, not wrapped
+  ramp = tf.constant(np.arange(48, dtype=np.uint8).reshape(1, 4, 4, 3) * 4)
+  halved = pt.scale_contrast(ramp, 0.5).numpy().astype(float)
+  original = ramp.numpy().astype(float)
+  np.testing.assert_allclose(halved - halved.mean(), 0.5 * (original - original.mean()), atol=1.0)
+  warm = pt.colour_cast(image, 0.2).numpy()[0, 0, 0]
+  assert tuple(warm) == (120, 100, 80)
+
+
+def test_the_eval_pipeline_applies_a_perturbation_to_every_grid(tiny_config):
+  builder = datasets.get_builder(tiny_config.data)
+  brighter = next(p for p in pt.standard_perturbations() if p.setting == '+30%')
+
+  def first_batch(perturbation):
+    dataset, _ = input_pipeline.create_eval_dataset(builder, 'test', tiny_config.data, local_batch_size=4,
+                                                    perturbation=perturbation)
+    return next(dataset.as_numpy_iterator())['image'].astype(np.int32)
+
+  clean, perturbed = first_batch(None), first_batch(brighter)
+  assert np.abs(perturbed - np.minimum(clean + 76.5, 255)).max() <= 1
+
+
+def test_evaluate_writes_the_robustness_report_and_figure(tiny_config, tmp_path):
+  tiny_config.eval.update(robustness=True, num_test_clips=1)
+  workdir = str(tmp_path / 'run')
+  os.makedirs(workdir)
+  run = train._set_up(tiny_config, workdir)  # pylint: disable=protected-access
+  results = evaluate.evaluate(parallel.replicate(run.state), run.builder, tiny_config,
+                              preprocessing_mode=run.preprocessing_mode, workdir=workdir, step=0)
+  run.manager.close()
+  schema.validate(results)
+  expected = {(p.name, p.setting) for p in pt.standard_perturbations()}
+  got = {(name, setting) for name, settings in results['robustness'].items() for setting in settings}
+  assert got == expected
+  for settings in results['robustness'].values():
+    for scores in settings.values():
+      assert 0.0 <= scores['linear_probe'] <= 1.0 and 0.0 <= scores['knn'] <= 1.0
+  assert results['figures']['robustness'] == 'robustness.png'
+  with Image.open(os.path.join(workdir, 'robustness.png')) as image:
+    image.verify()
