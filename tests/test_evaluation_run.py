@@ -67,9 +67,9 @@ def test_figures_are_valid_pngs(trained):
 
 
 def test_finetuning_trains_the_encoder_in_its_own_folder(trained):
-  _, workdir, _ = trained
+  config, workdir, _ = trained
   assert _checkpoint_steps(os.path.join(workdir, 'checkpoints')) == [4, 6]  # pre-training's, untouched
-  tuned_dir = os.path.join(finetune.run_dir(workdir, 6), 'checkpoints')
+  tuned_dir = os.path.join(finetune.run_dir(workdir, 6, config), 'checkpoints')
   assert _checkpoint_steps(tuned_dir) == [2, 3]
   restore = lambda directory, step: ocp.CheckpointManager(directory).restore(step, args=ocp.args.StandardRestore())
   pretrained = restore(os.path.join(workdir, 'checkpoints'), 6)['params']
@@ -82,7 +82,7 @@ def test_finetuning_trains_the_encoder_in_its_own_folder(trained):
 
 def test_eval_mode_reproduces_the_results_and_reuses_the_finetune(trained):
   config, workdir, results = trained
-  tuned_dir = os.path.join(finetune.run_dir(workdir, 6), 'checkpoints')
+  tuned_dir = os.path.join(finetune.run_dir(workdir, 6, config), 'checkpoints')
   again = train.evaluate_workdir(config, workdir)
   assert again == results  # same checkpoints, deterministic views: the same numbers
   assert _checkpoint_steps(tuned_dir) == [2, 3]  # nothing was trained again

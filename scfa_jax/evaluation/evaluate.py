@@ -90,7 +90,7 @@ def evaluate(state: Any, builder: tfds.core.DatasetBuilder, config: ml_collectio
     tuned_test = _test_views(extract, tuned, config.data.test_split, num_clips)
     predictions['finetune'] = _map_views(lambda x: x.argmax(-1), tuned_test['logits'])
     finetune_steps = finetune_lib.num_steps(builder, config)[1]
-    finetune_dir = finetune_lib.run_dir(workdir, step)
+    finetune_dir = finetune_lib.run_dir(workdir, step, config)
 
   protocols: dict[str, Any] = {
       name: {view: None if pred is None else classification_metrics(labels, pred, class_names)
