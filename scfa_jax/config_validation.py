@@ -184,17 +184,21 @@ def validate_augment(aug_config: ml_collections.ConfigDict) -> None:
   _raise_if(_rule_problems(config, [r for r in RULES if r.field.startswith('data.augment.')]))
 
 
-def split_problems(config: ml_collections.ConfigDict, split_sizes: Mapping[str, int], *, dataset: str,
-                   process_count: int) -> list[str]:
-  """The configured splits against the prepared dataset: present, and enough videos for one batch.
+def dataset_problems(config: ml_collections.ConfigDict, split_sizes: Mapping[str, int],
+                     feature_names: Sequence[str], *, dataset: str, process_count: int) -> list[str]:
+  """The config against the prepared dataset: its splits are there, hold a batch, and the frames feature exists.
 
   Args:
     config: the run config.
     split_sizes: {split name: number of examples} of the prepared dataset.
+    feature_names: the dataset's top-level features.
     dataset: its full name, for the message.
     process_count: hosts; each needs a full local batch of its share of the train split.
   """
   found = []
+  if config.data.frames_key not in feature_names:
+    found.append(_problem('data.frames_key', config.data.frames_key,
+                          f'a feature of {dataset}: {", ".join(sorted(feature_names))}'))
   available = ', '.join(sorted(split_sizes))
   for field in ('data.train_split', 'data.test_split'):
     _, split = _get(config, field)
@@ -207,7 +211,7 @@ def split_problems(config: ml_collections.ConfigDict, split_sizes: Mapping[str, 
   return found
 
 
-def validate_splits(config: ml_collections.ConfigDict, split_sizes: Mapping[str, int], *, dataset: str,
-                    process_count: int) -> None:
-  """Raises :class:`errors.ConfigError` unless :func:`split_problems` finds nothing."""
-  _raise_if(split_problems(config, split_sizes, dataset=dataset, process_count=process_count))
+def validate_dataset(config: ml_collections.ConfigDict, split_sizes: Mapping[str, int],
+                     feature_names: Sequence[str], *, dataset: str, process_count: int) -> None:
+  """Raises :class:`errors.ConfigError` unless :func:`dataset_problems` finds nothing."""
+  _raise_if(dataset_problems(config, split_sizes, feature_names, dataset=dataset, process_count=process_count))

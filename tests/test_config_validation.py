@@ -96,17 +96,20 @@ def test_batch_sizes_must_split_over_the_devices():
   assert e.value.exit_code == 2
 
 
-def test_splits_are_checked_against_the_dataset():
-  config = _config(**{'data.test_split': 'validation', 'train.batch_size': 64})
-  found = config_validation.split_problems(config, {'train': 24, 'test': 12}, dataset='synthetic_motion/tiny/1.0.0',
-                                           process_count=1)
+def test_splits_and_frames_are_checked_against_the_dataset():
+  config = _config(**{'data.test_split': 'validation', 'train.batch_size': 64, 'data.frames_key': 'video'})
+  found = config_validation.dataset_problems(config, {'train': 24, 'test': 12}, ['frames', 'label'],
+                                             dataset='synthetic_motion/tiny/1.0.0', process_count=1)
   assert found == [
+      "config.data.frames_key='video' is not allowed: expected a feature of synthetic_motion/tiny/1.0.0: frames, "
+      'label.',
       "config.data.test_split='validation' is not allowed: expected a split of synthetic_motion/tiny/1.0.0: test, "
       'train.',
       'config.train.batch_size=64 is not allowed: expected at most the 24 videos of split \'train\' of '
       'synthetic_motion/tiny/1.0.0.']
   config = _config(**{'train.batch_size': 8})
-  assert config_validation.split_problems(config, {'train': 24, 'test': 12}, dataset='d', process_count=1) == []
+  assert config_validation.dataset_problems(config, {'train': 24, 'test': 12}, ['frames', 'label'], dataset='d',
+                                           process_count=1) == []
 
 
 def test_config_errors_are_value_errors_and_user_errors():

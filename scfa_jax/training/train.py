@@ -92,8 +92,9 @@ def _set_up(config: ml_collections.ConfigDict, workdir: str, *, mode: str, allow
   workdir_config.check(config, workdir, trained=checkpointing.has_checkpoint(_checkpoint_dir(workdir)),
                        allow_change=allow_config_change, mode=mode, write=jax.process_index() == 0)
   builder = datasets.get_builder(config.data)
-  config_validation.validate_splits(config, {name: split.num_examples for name, split in builder.info.splits.items()},
-                                    dataset=builder.info.full_name, process_count=jax.process_count())
+  config_validation.validate_dataset(config, {name: split.num_examples for name, split in builder.info.splits.items()},
+                                     list(builder.info.features), dataset=builder.info.full_name,
+                                     process_count=jax.process_count())
   num_classes = builder.info.features['label'].num_classes
   spec = input_pipeline.GridSpec.from_config(config.data)
   local_batch = config.train.batch_size // jax.process_count()
