@@ -85,8 +85,11 @@ def _checkpoint_dir(workdir: str) -> str:
 
 
 def _set_up(config: ml_collections.ConfigDict, workdir: str, *, mode: str, allow_config_change: bool) -> _Run:
-  """Checks the config (alone, against the workdir's, then against the dataset), prepares the
-  dataset and restores (or initialises) the train state."""
+  """Checks the config, prepares the dataset and restores (or initialises) the train state.
+
+  The config is checked alone, then against ``<workdir>/config.json``, then
+  against the prepared dataset: every mistake stops the run before its first step.
+  """
   validate_config(config)
   os.makedirs(workdir, exist_ok=True)
   workdir_config.check(config, workdir, trained=checkpointing.has_checkpoint(_checkpoint_dir(workdir)),
