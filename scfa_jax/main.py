@@ -4,9 +4,12 @@ r"""Trains and evaluates SCFA: ``python -m scfa_jax.main --config=configs/hmdb.p
 training (pass the config it was trained with; ``--config.eval.*`` may change).
 
 Any config field can be overridden: ``--config.train.num_epochs=3``. Unknown
-keys and wrong types are rejected (exit code 2) before anything runs. The
-logic lives in importable libraries (``scfa_jax.training.train``) so that
-notebooks call the same code.
+keys, wrong types and values that cannot work are rejected (exit code 2)
+before anything runs, as is a config whose training settings differ from the
+workdir's ``config.json`` (unless ``--allow_config_change``). Mistakes a user
+can fix (``scfa_jax.errors.UserError``) print one line, or a short block
+listing files, without a traceback. The logic lives in importable libraries
+(``scfa_jax.training.train``) so that notebooks call the same code.
 """
 
 import logging as py_logging
@@ -24,6 +27,8 @@ flags.DEFINE_enum('mode', 'train', ['train', 'eval'],
                   'train: train (resuming from --workdir), then evaluate; eval: evaluate the latest checkpoint only.')
 flags.DEFINE_bool('distributed', False, 'Call jax.distributed.initialize() first: set it on every host of a '
                   'multi-host run (TPU pod slice, SLURM/Kubernetes GPU cluster).')
+flags.DEFINE_bool('allow_config_change', False, 'Continue in a --workdir although config fields that change '
+                  'training differ from its config.json; the change is recorded in <workdir>/config_changes.json.')
 config_flags.DEFINE_config_file('config', None, 'Config file, e.g. configs/demo.py.', lock_config=True)
 
 
@@ -63,17 +68,15 @@ def main(argv: list[str]) -> None:
   import jax  # pylint: disable=g-import-not-at-top
   if FLAGS.distributed:
     jax.distributed.initialize()  # Cluster details come from the environment (TPU metadata, SLURM, ...).
-  from scfa_jax.training import checkpointing  # pylint: disable=g-import-not-at-top
+  from scfa_jax import errors  # pylint: disable=g-import-not-at-top
   from scfa_jax.training import train  # pylint: disable=g-import-not-at-top
   logging.info('JAX process %d/%d, local devices: %s', jax.process_index(), jax.process_count(), jax.local_devices())
-  if FLAGS.mode == 'train':
-    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
-    return
+  run = train.train_and_evaluate if FLAGS.mode == 'train' else train.evaluate_workdir
   try:
-    train.evaluate_workdir(FLAGS.config, FLAGS.workdir)
-  except checkpointing.NoCheckpointError as e:  # a usage mistake, not a crash: one line, no traceback
+    run(FLAGS.config, FLAGS.workdir, allow_config_change=FLAGS.allow_config_change)
+  except errors.UserError as e:  # a mistake the message says how to fix, not a bug: no traceback
     print(f'{sys.argv[0]}: error: {e}', file=sys.stderr)
-    sys.exit(1)
+    sys.exit(e.exit_code)
 
 
 if __name__ == '__main__':

@@ -67,9 +67,9 @@ def test_figures_are_valid_pngs(trained):
 
 
 def test_finetuning_trains_the_encoder_in_its_own_folder(trained):
-  _, workdir, _ = trained
+  config, workdir, _ = trained
   assert _checkpoint_steps(os.path.join(workdir, 'checkpoints')) == [4, 6]  # pre-training's, untouched
-  tuned_dir = os.path.join(finetune.run_dir(workdir, 6), 'checkpoints')
+  tuned_dir = os.path.join(finetune.run_dir(workdir, 6, config), 'checkpoints')
   assert _checkpoint_steps(tuned_dir) == [2, 3]
   restore = lambda directory, step: ocp.CheckpointManager(directory).restore(step, args=ocp.args.StandardRestore())
   pretrained = restore(os.path.join(workdir, 'checkpoints'), 6)['params']
@@ -82,7 +82,7 @@ def test_finetuning_trains_the_encoder_in_its_own_folder(trained):
 
 def test_eval_mode_reproduces_the_results_and_reuses_the_finetune(trained):
   config, workdir, results = trained
-  tuned_dir = os.path.join(finetune.run_dir(workdir, 6), 'checkpoints')
+  tuned_dir = os.path.join(finetune.run_dir(workdir, 6, config), 'checkpoints')
   again = train.evaluate_workdir(config, workdir)
   assert again == results  # same checkpoints, deterministic views: the same numbers
   assert _checkpoint_steps(tuned_dir) == [2, 3]  # nothing was trained again
@@ -96,3 +96,21 @@ def test_eval_mode_without_a_checkpoint_names_the_workdir(tmp_path):
   assert proc.returncode == 1, proc.stderr[-2000:]
   assert f'No checkpoint in {workdir}' in proc.stderr and 'Traceback' not in proc.stderr
   assert not workdir.exists()
+
+
+def test_a_finetune_with_other_settings_trains_in_its_own_folder(trained):
+  """Last in this module: it rewrites results.json, which must then describe the new fine-tune."""
+  config, workdir, _ = trained
+  first = finetune.run_dir(workdir, 6, config)
+  other = config.copy_and_resolve_references()
+  other.eval.update(finetune_learning_rate=3e-3, plots=False)
+  second = finetune.run_dir(workdir, 6, other)
+  assert second != first and not os.path.exists(second)
+  results = train.evaluate_workdir(other, workdir)
+  assert _checkpoint_steps(os.path.join(second, 'checkpoints')) == [2, 3]  # trained, not reused
+  assert _checkpoint_steps(os.path.join(first, 'checkpoints')) == [2, 3]  # the first one untouched
+  with open(os.path.join(second, finetune.SETTINGS_FILE)) as f:
+    assert json.load(f)['eval.finetune_learning_rate'] == 3e-3
+  assert results['settings']['finetune_learning_rate'] == 3e-3
+  with open(os.path.join(workdir, evaluate.RESULTS_FILE)) as f:
+    assert json.load(f) == results

@@ -26,18 +26,9 @@ def is_enabled(aug_config: ml_collections.ConfigDict) -> bool:
 
 
 def validate(aug_config: ml_collections.ConfigDict) -> None:
-  """Fails fast on ranges that would crash or silently do nothing inside tf.data."""
-  lo, hi = aug_config.crop_scale
-  if not 0.0 < lo <= hi <= 1.0:
-    raise ValueError(f'augment.crop_scale must satisfy 0 < min <= max <= 1, got {tuple(aug_config.crop_scale)}.')
-  lo, hi = aug_config.crop_ratio
-  if not 0.0 < lo <= hi:
-    raise ValueError(f'augment.crop_ratio must satisfy 0 < min <= max, got {tuple(aug_config.crop_ratio)}.')
-  for name in ('brightness', 'contrast', 'saturation'):
-    if not 0.0 <= aug_config[name] <= 1.0:
-      raise ValueError(f'augment.{name} must be in [0, 1], got {aug_config[name]}.')
-  if not 0.0 <= aug_config.hue <= 0.5:
-    raise ValueError(f'augment.hue must be in [0, 0.5], got {aug_config.hue}.')
+  """Fails fast on ranges that would crash or silently do nothing inside tf.data (rules: config_validation)."""
+  from scfa_jax import config_validation  # pylint: disable=g-import-not-at-top  (it imports this package's modules)
+  config_validation.validate_augment(aug_config)
 
 
 def random_crop_box(seed: tf.Tensor, height: tf.Tensor, width: tf.Tensor, *, scale: tuple[float, float],

@@ -13,6 +13,7 @@ import os
 import ml_collections
 import tensorflow_datasets as tfds
 
+from scfa_jax import errors
 from scfa_jax.datasets.clip_builder import ClipBuilder
 from scfa_jax.datasets.hmdb51.hmdb51 import Hmdb51
 from scfa_jax.datasets.penn_action.penn_action import PennAction
@@ -47,7 +48,12 @@ def get_builder(data_config: ml_collections.ConfigDict) -> tfds.core.DatasetBuil
       kwargs.update(shorter_side=data_config.shorter_side, max_bad_fraction=data_config.max_bad_fraction)
     builder = builder_cls(**kwargs)
   else:
-    builder = tfds.builder(data_config.name, **kwargs)
+    try:
+      builder = tfds.builder(data_config.name, **kwargs)
+    except tfds.core.registered.DatasetNotFoundError:
+      raise errors.ConfigError(
+          f'config.data.name={data_config.name!r} is not allowed: expected one of {", ".join(sorted(BUILDERS))} '
+          'or the name of a TFDS dataset (https://www.tensorflow.org/datasets/catalog).') from None
   if not builder.is_prepared():
     download_config = None
     if data_config.manual_dir:

@@ -32,6 +32,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import tensorflow_datasets as tfds
 
+from scfa_jax import errors
 from scfa_jax.datasets import common
 from scfa_jax.datasets import video_io
 
@@ -58,7 +59,7 @@ class ClipBuilderConfig(tfds.core.BuilderConfig):
   shorter_side: int = common.DEFAULT_SHORTER_SIDE  # Stored frames are squashed to squares of this side (px).
 
 
-class BadClipsError(RuntimeError):
+class BadClipsError(errors.UserError, RuntimeError):
   """Too many clips of a split could not be decoded."""
 
 
@@ -74,9 +75,10 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                config: str | ClipBuilderConfig | None = None, **kwargs):
     """Args beyond TFDS's: shorter_side (>0 overrides the config's), max_bad_fraction (in [0, 1])."""
     if not 0.0 <= max_bad_fraction <= 1.0:
-      raise ValueError(f'max_bad_fraction must be in [0, 1], got {max_bad_fraction}.')
+      raise errors.ConfigError(f'config.data.max_bad_fraction={max_bad_fraction!r} is not allowed: expected in [0, 1].')
     if shorter_side < 0:
-      raise ValueError(f'shorter_side must be >= 0 (0 = the config\'s default), got {shorter_side}.')
+      raise errors.ConfigError(f'config.data.shorter_side={shorter_side!r} is not allowed: expected >= 0 '
+                               '(0 = the builder config\'s default).')
     self._max_bad_fraction = max_bad_fraction
     if shorter_side:
       config = self._config_with_shorter_side(config, shorter_side)
@@ -88,7 +90,8 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       name = config or cls.DEFAULT_CONFIG_NAME or cls.BUILDER_CONFIGS[0].name
       matches = [c for c in cls.BUILDER_CONFIGS if c.name == name]
       if not matches:
-        raise ValueError(f'{cls.name} has no config {name!r}; choose one of {[c.name for c in cls.BUILDER_CONFIGS]}.')
+        raise errors.ConfigError(f'config.data.builder_config={name!r} is not allowed: {cls.name} has the configs '
+                                 f'{[c.name for c in cls.BUILDER_CONFIGS]}.')
       config = matches[0]
     if config.shorter_side == shorter_side:
       return config

@@ -23,6 +23,8 @@ from typing import Any
 
 import tensorflow_datasets as tfds
 
+from scfa_jax import errors
+
 RAR_BACKEND_HINT = (
     'Reading .rar archives needs libarchive: `pip install libarchive-c` plus the libarchive library '
     '(Debian/Ubuntu: `apt-get install libarchive13`; macOS: `brew install libarchive`). Alternatively '
@@ -36,7 +38,7 @@ def manual_dir(dl_manager: tfds.download.DownloadManager, dataset: str, instruct
     return pathlib.Path(os.fspath(dl_manager.manual_dir))
   except AssertionError as e:
     reason = str(e).split('. ')[0]  # TFDS' first sentence names the folder it looked in.
-    raise FileNotFoundError(
+    raise errors.MissingFilesError(
         f'{dataset} is built from files you download by hand, and there are none to read ({reason}). Set '
         f'--config.data.manual_dir (or --manual_dir of python -m scfa_jax.tools.build_dataset) to the folder '
         f'that holds them.\n{instructions}') from None
@@ -62,14 +64,14 @@ def _import_libarchive() -> Any:
     import libarchive  # pylint: disable=g-import-not-at-top
     libarchive.ffi.version_number()  # fails here if the shared library is missing
   except (ImportError, OSError, AttributeError) as e:
-    raise RuntimeError(f'Cannot read .rar archives: {e!r}. {RAR_BACKEND_HINT}') from e
+    raise errors.MissingDependencyError(f'Cannot read .rar archives: {e!r}. {RAR_BACKEND_HINT}') from e
   return libarchive
 
 
 def _relative_member_path(name: str, archive: pathlib.Path) -> pathlib.PurePosixPath:
   parts = [p for p in name.replace('\\', '/').split('/') if p not in ('', '.')]
   if not parts or '..' in parts:
-    raise ValueError(f'{archive}: refusing to extract the member {name!r} (empty or leaves the folder).')
+    raise errors.BadFilesError(f'{archive}: refusing to extract the member {name!r} (empty or leaves the folder).')
   return pathlib.PurePosixPath(*parts)
 
 
@@ -108,7 +110,7 @@ def extract_rar(archive: pathlib.Path, dest: pathlib.Path) -> pathlib.Path:
               f.write(block)
   except libarchive.ArchiveError as e:
     shutil.rmtree(tmp, ignore_errors=True)
-    raise ValueError(
+    raise errors.BadFilesError(
         f'{archive}: cannot be extracted ({e}). The download may be incomplete or corrupt: compare its '
         f'size with the download page and download it again, or extract it with another tool and put '
         f'the extracted folder in the manual folder instead.') from e
@@ -136,9 +138,9 @@ def find_or_extract(dl_manager: tfds.download.DownloadManager, root: pathlib.Pat
     return found
   archive_path = find(root, archive, is_dir=False)
   if not archive_path:
-    raise FileNotFoundError(f'{root}: neither {folder}/ nor {archive} is in this folder or its immediate '
-                            f'subfolders.\n{instructions}')
+    raise errors.MissingFilesError(f'{root}: neither {folder}/ nor {archive} is in this folder or its immediate '
+                                   f'subfolders.\n{instructions}')
   found = find(extract(dl_manager, archive_path), folder, is_dir=True)
   if not found:
-    raise FileNotFoundError(f'{archive_path}: holds no {folder}/ folder; is it the official {archive}?')
+    raise errors.MissingFilesError(f'{archive_path}: holds no {folder}/ folder; is it the official {archive}?')
   return found

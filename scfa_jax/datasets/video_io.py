@@ -18,6 +18,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from scfa_jax import errors
 from scfa_jax.datasets import common
 
 # File name endings taken as videos when a folder is scanned (lower case).
@@ -36,8 +37,9 @@ def is_video_file(name: str) -> bool:
 def _check_ffmpeg_backend() -> None:
   """Without FFmpeg every clip would look corrupt and be skipped; fail at once instead."""
   if not cv2.videoio_registry.hasBackend(cv2.CAP_FFMPEG):
-    raise RuntimeError(f'This OpenCV ({cv2.__version__}) has no FFmpeg video backend, so it cannot decode any '
-                       'video: pip install opencv-python-headless (its wheels bundle FFmpeg).')
+    raise errors.MissingDependencyError(
+        f'This OpenCV ({cv2.__version__}) has no FFmpeg video backend, so it cannot decode any '
+        'video: pip install opencv-python-headless (its wheels bundle FFmpeg).')
 
 
 def _to_rgb_small(frame_bgr: np.ndarray, shorter_side: int) -> np.ndarray:

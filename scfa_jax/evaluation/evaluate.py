@@ -105,7 +105,7 @@ def evaluate(state: Any, builder: tfds.core.DatasetBuilder, config: ml_collectio
     protocols['finetune'] = _score('finetune', lambda: _classify(labels, tuned_test['logits'], class_names),
                                    problem=_non_finite('logits', {'test': tuned_test['logits']['single_view']}))
     finetune_steps = finetune_lib.num_steps(builder, config)[1]
-    finetune_dir = finetune_lib.run_dir(workdir, step)
+    finetune_dir = finetune_lib.run_dir(workdir, step, config)
 
   results = assemble(finetune_steps)
   if is_writer:

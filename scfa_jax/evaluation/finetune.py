@@ -5,15 +5,20 @@ statistics), adds a fresh classifier head (``config.model.classifier_hidden_dim`
 > 0 puts a ReLU layer before it, as the authors' Dense(256) did), and trains
 everything on one grid per video of the train split with the same pmapped
 ``steps.train_step`` as pre-training. Runs live in
-``<workdir>/finetune/from_step_<N>/`` (checkpoints and TensorBoard events), keyed
-by the pre-training step they started from: they never touch the pre-training
-checkpoints, an interrupted fine-tune resumes, and a finished one is reused by
-``--mode=eval`` instead of being trained again.
+``<workdir>/finetune/from_step_<N>_ep<E>_lr<LR>_head<H>_<hash>/`` (checkpoints,
+TensorBoard events and ``finetune_settings.json``), keyed by the pre-training
+step they started from and by every setting that changes a fine-tune
+(:func:`settings`): they never touch the pre-training checkpoints, an
+interrupted fine-tune resumes, a finished one is reused by ``--mode=eval``
+instead of being trained again, and a fine-tune with other settings trains in a
+folder of its own instead of reusing another's checkpoint.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import logging
 import os
 from typing import Any
@@ -30,14 +35,37 @@ from scfa_jax.training import checkpointing
 from scfa_jax.training import loop
 from scfa_jax.training import parallel
 from scfa_jax.training import steps
+from scfa_jax.training import workdir_config
 
 FINETUNE_DIR = 'finetune'
 CROSS_ENTROPY = ml_collections.ConfigDict({'name': 'cross_entropy'})
 
 
-def run_dir(workdir: str, pretrained_step: int) -> str:
-  """Where the fine-tune of the pre-training checkpoint at ``pretrained_step`` lives."""
-  return os.path.join(workdir, FINETUNE_DIR, f'from_step_{pretrained_step}')
+SETTINGS_FILE = 'finetune_settings.json'
+# Besides every data/model/optim field that shapes training (config.optim.learning_rate is replaced).
+_FINETUNE_FIELDS = ('seed', 'train.batch_size', 'eval.finetune_epochs', 'eval.finetune_learning_rate')
+
+
+def settings(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """Every config field that changes a fine-tune, flat ({'eval.finetune_epochs': 1, ...})."""
+  flat = workdir_config.flatten(config)
+  return {k: v for k, v in flat.items()
+          if k in _FINETUNE_FIELDS or (k.startswith(('data.', 'model.', 'optim.')) and k != 'optim.learning_rate'
+                                       and k not in workdir_config.FREE_FIELDS)}
+
+
+def run_dir(workdir: str, pretrained_step: int, config: ml_collections.ConfigDict) -> str:
+  """Where the fine-tune of the checkpoint at ``pretrained_step`` with ``config``'s settings lives.
+
+  The name shows the settings one usually varies (epochs, learning rate, head)
+  and ends in a hash of all of :func:`settings`, so two fine-tunes share a
+  folder (and a checkpoint) only when they would train the same way.
+  """
+  fields = settings(config)
+  digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:8]
+  name = (f'from_step_{pretrained_step}_ep{config.eval.finetune_epochs}_lr{config.eval.finetune_learning_rate:g}'
+          f'_head{config.model.classifier_hidden_dim}_{digest}')
+  return os.path.join(workdir, FINETUNE_DIR, name)
 
 
 def graft_pretrained(init_params: dict[str, Any], pretrained_params: dict[str, Any]) -> dict[str, Any]:
@@ -88,8 +116,12 @@ def finetune(pretrained: steps.TrainState, pretrained_step: int, builder: tfds.c
       apply_fn=model.apply, params=graft_pretrained(variables['params'], host.params),
       tx=loop.create_optimizer(optim_config, schedule), batch_stats=host.batch_stats))
 
-  directory = run_dir(workdir, pretrained_step)
+  directory = run_dir(workdir, pretrained_step, config)
   manager = checkpointing.create_manager(directory, config.ckpt)
+  if jax.process_index() == 0:  # for people browsing the folder; the name's hash is what keys it
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, SETTINGS_FILE), 'w') as f:
+      json.dump({'pretrained_step': pretrained_step, **settings(config)}, f, indent=2, sort_keys=True)
   state = checkpointing.restore_latest(manager, state)
   start_step = int(state.step)
   writer = metric_writers.create_default_writer(directory, just_logging=jax.process_index() != 0)

@@ -26,6 +26,7 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
+from scfa_jax import errors
 from scfa_jax.data import preprocessing
 
 METADATA_FILE = 'scfa_backbone.json'
@@ -90,25 +91,29 @@ def read_metadata(init_from: str) -> dict[str, Any]:
   """
   path = os.path.join(init_from, METADATA_FILE)
   if not os.path.isfile(path):
-    raise FileNotFoundError(
+    raise errors.MissingFilesError(
         f'{path} not found: config.model.init_from={init_from!r} is not a directory written by the weight '
         f'porter. Create one with `{_PORT_COMMAND}` and set init_from to its --output.')
   try:
     with open(path) as f:
       metadata = json.load(f)
   except (OSError, json.JSONDecodeError) as err:
-    raise ValueError(f'{path} is not valid JSON ({err}); port the weights again with `{_PORT_COMMAND}`.') from err
+    raise errors.BadFilesError(
+        f'{path} is not valid JSON ({err}); port the weights again with `{_PORT_COMMAND}`.') from err
   missing = [k for k in _REQUIRED_METADATA if k not in metadata] if isinstance(metadata, dict) else _REQUIRED_METADATA
   if missing:
-    raise ValueError(f'{path} lacks the fields {list(missing)}; port the weights again with `{_PORT_COMMAND}`.')
+    raise errors.BadFilesError(
+        f'{path} lacks the fields {list(missing)}; port the weights again with `{_PORT_COMMAND}`.')
   if metadata['format_version'] > FORMAT_VERSION:
-    raise ValueError(f'{path} has format_version {metadata["format_version"]}, newer than this scfa_jax reads '
-                     f'({FORMAT_VERSION}); update scfa_jax or port the weights again.')
+    raise errors.BadFilesError(
+        f'{path} has format_version {metadata["format_version"]}, newer than this scfa_jax reads '
+        f'({FORMAT_VERSION}); update scfa_jax or port the weights again.')
   if metadata['architecture'] != 'resnet':
-    raise ValueError(f'{path} describes a {metadata["architecture"]!r} backbone; the SCFA encoder is a ResNet.')
+    raise errors.BadFilesError(
+        f'{path} describes a {metadata["architecture"]!r} backbone; the SCFA encoder is a ResNet.')
   if metadata['preprocessing'] not in PREPROCESSING_MODES:
-    raise ValueError(f'{path}: unknown preprocessing {metadata["preprocessing"]!r}; expected one of '
-                     f'{PREPROCESSING_MODES}.')
+    raise errors.BadFilesError(f'{path}: unknown preprocessing {metadata["preprocessing"]!r}; expected one of '
+                               f'{PREPROCESSING_MODES}.')
   return metadata
 
 
@@ -116,14 +121,16 @@ def restore_backbone(init_from: str) -> dict[str, Any]:
   """Restores the ported ResNet variables (numpy arrays, 'head' included if ported)."""
   path = os.path.join(os.path.abspath(init_from), CHECKPOINT_DIR)
   if not os.path.isdir(path):
-    raise FileNotFoundError(f'{path} not found: the ported backbone in {init_from} is incomplete; port the weights '
-                            f'again with `{_PORT_COMMAND}`.')
+    raise errors.MissingFilesError(
+        f'{path} not found: the ported backbone in {init_from} is incomplete; port the weights '
+        f'again with `{_PORT_COMMAND}`.')
   with ocp.StandardCheckpointer() as checkpointer:
     tree = checkpointer.restore(path)
   if not isinstance(tree, Mapping) or set(tree) != {'params', 'batch_stats'}:
     found = sorted(tree) if isinstance(tree, Mapping) else type(tree).__name__
-    raise ValueError(f'{path} holds {found}, not a ResNet backbone {{params, batch_stats}}; port the weights again '
-                     f'with `{_PORT_COMMAND}`.')
+    raise errors.BadFilesError(
+        f'{path} holds {found}, not a ResNet backbone {{params, batch_stats}}; port the weights again '
+        f'with `{_PORT_COMMAND}`.')
   return {k: dict(v) for k, v in tree.items()}
 
 
@@ -140,7 +147,7 @@ def check_architecture(metadata: Mapping[str, Any], model_config: ml_collections
       problems.append(f'config.model.{field}={model_config[field]!r} but the checkpoint has {field} '
                       f'{metadata[field]!r} (set config.model.{field}={metadata[field]!r})')
   if problems:
-    raise ValueError(
+    raise errors.ConfigError(
         f'config.model.init_from={init_from!r} holds a {describe(metadata)} ported from '
         f'{metadata.get("source_file", metadata["source"])}, which does not fit config.model: '
         + '; '.join(problems) + '. Alternatively port weights of the configured architecture with '
@@ -203,9 +210,9 @@ def load_encoder(variables: dict, model_config: ml_collections.ConfigDict) -> di
   problems = (compare_trees(params, variables['params']['encoder']) +
               [f'batch_stats {line}' for line in compare_trees(tree['batch_stats'], variables['batch_stats']['encoder'])])
   if problems:
-    raise ValueError(f'The backbone in {init_from} ({describe(metadata)}) does not fit the encoder of '
-                     f'config.model: ' + '; '.join(problems) +
-                     f'. Port the weights again with `{_PORT_COMMAND}`.')
+    raise errors.BadFilesError(f'The backbone in {init_from} ({describe(metadata)}) does not fit the encoder of '
+                               f'config.model: ' + '; '.join(problems) +
+                               f'. Port the weights again with `{_PORT_COMMAND}`.')
 
   def cast_like(init_tree: Any, loaded_tree: Mapping[str, Any]) -> dict:
     flat_init = traverse_util.flatten_dict(dict(init_tree))
@@ -237,12 +244,12 @@ def preprocessing_for(model_config: ml_collections.ConfigDict, requested: str) -
       preprocessing the ported weights were trained with.
   """
   if requested != 'auto' and requested not in PREPROCESSING_MODES:
-    raise ValueError(f'config.data.preprocessing={requested!r}; expected auto or one of {PREPROCESSING_MODES}.')
+    raise errors.ConfigError(f'config.data.preprocessing={requested!r}; expected auto or one of {PREPROCESSING_MODES}.')
   if not model_config.init_from:
     return 'imagenet' if requested == 'auto' else requested
   expected = read_metadata(model_config.init_from)['preprocessing']
   if requested not in ('auto', expected):
-    raise ValueError(
+    raise errors.ConfigError(
         f'config.data.preprocessing={requested!r} contradicts {os.path.join(model_config.init_from, METADATA_FILE)}: '
         f'those weights expect {expected!r} inputs. Set config.data.preprocessing=auto (or {expected!r}).')
   return expected

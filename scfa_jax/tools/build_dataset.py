@@ -11,6 +11,7 @@ interrupted build can simply be run again.
 
 from __future__ import annotations
 
+import sys
 from typing import Sequence
 
 from absl import app
@@ -20,6 +21,7 @@ import tensorflow_datasets as tfds
 
 from scfa_jax import config as base_config
 from scfa_jax import datasets
+from scfa_jax import errors
 
 _DATASET = flags.DEFINE_string('dataset', None, f'One of {sorted(datasets.BUILDERS)}.', required=True)
 _CONFIG = flags.DEFINE_string('config', '', "Builder config, e.g. 'split2' ('' = the builder's default).")
@@ -53,7 +55,11 @@ def main(argv: Sequence[str]) -> None:
   data.data_dir = _DATA_DIR.value
   data.shorter_side = _SHORTER_SIDE.value
   data.max_bad_fraction = _MAX_BAD_FRACTION.value
-  builder = datasets.get_builder(data)
+  try:
+    builder = datasets.get_builder(data)
+  except errors.UserError as e:  # a missing or unreadable download: one message, no traceback
+    print(f'{sys.argv[0]}: error: {e}', file=sys.stderr)
+    sys.exit(e.exit_code)
   logging.info('Prepared %s', builder.info.full_name)
   print(summarize(builder))
 

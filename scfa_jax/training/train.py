@@ -21,7 +21,9 @@ import tensorflow_datasets as tfds
 from clu import metric_writers
 from flax import traverse_util
 
+from scfa_jax import config_validation
 from scfa_jax import datasets
+from scfa_jax import errors
 from scfa_jax.data import input_pipeline
 from scfa_jax.evaluation import evaluate as evaluate_lib
 from scfa_jax.models import pretrained
@@ -30,19 +32,22 @@ from scfa_jax.training import checkpointing
 from scfa_jax.training import loop
 from scfa_jax.training import parallel
 from scfa_jax.training import steps
+from scfa_jax.training import workdir_config
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
-  """Fails fast, before any data is read, on settings that cannot work."""
-  if not config.data.name:
-    raise ValueError('config.data.name is not set: name a dataset (e.g. --config.data.name=hmdb51).')
-  if config.train.batch_size % jax.device_count():
-    raise ValueError(f'config.train.batch_size={config.train.batch_size} must be divisible by the '
-                     f'{jax.device_count()} devices.')
-  if not 1 <= config.data.grid_rows <= 8 or not 1 <= config.data.grid_cols <= 8:
-    raise ValueError(f'Grid {config.data.grid_rows}x{config.data.grid_cols} is outside 1x1..8x8.')
-  if config.loss.name not in ('supcon', 'cross_entropy'):
-    raise ValueError(f"config.loss.name must be 'supcon' or 'cross_entropy', got {config.loss.name!r}.")
+  """Fails fast, before any data is read or anything is written, on settings that cannot work.
+
+  Raises:
+    errors.ConfigError: a field's value (listed with what it accepts), or
+      ported weights (``model.init_from``) of another architecture.
+    errors.MissingFilesError, errors.BadFilesError: ``model.init_from`` is not a ported backbone.
+  """
+  config_validation.validate(config, device_count=jax.device_count())
+  if config.model.init_from:
+    pretrained.check_architecture(pretrained.read_metadata(config.model.init_from), config.model,
+                                  config.model.init_from)
+  resolve_preprocessing(config)  # an explicit mode that contradicts the weights
 
 
 def create_train_state(rng: jax.Array, model: scfa.SCFAModel, image_shape: tuple[int, int, int],
@@ -75,10 +80,24 @@ class _Run(NamedTuple):
   total_steps: int  # the schedule's length: num_epochs of the train split
 
 
-def _set_up(config: ml_collections.ConfigDict, workdir: str) -> _Run:
-  """Validates the config, prepares the dataset and restores (or initialises) the train state."""
+def _checkpoint_dir(workdir: str) -> str:
+  return os.path.join(os.path.abspath(workdir), 'checkpoints')
+
+
+def _set_up(config: ml_collections.ConfigDict, workdir: str, *, mode: str, allow_config_change: bool) -> _Run:
+  """Checks the config, prepares the dataset and restores (or initialises) the train state.
+
+  The config is checked alone, then against ``<workdir>/config.json``, then
+  against the prepared dataset: every mistake stops the run before its first step.
+  """
   validate_config(config)
+  os.makedirs(workdir, exist_ok=True)
+  workdir_config.check(config, workdir, trained=checkpointing.has_checkpoint(_checkpoint_dir(workdir)),
+                       allow_change=allow_config_change, mode=mode, write=jax.process_index() == 0)
   builder = datasets.get_builder(config.data)
+  config_validation.validate_dataset(config, {name: split.num_examples for name, split in builder.info.splits.items()},
+                                     list(builder.info.features), dataset=builder.info.full_name,
+                                     process_count=jax.process_count())
   num_classes = builder.info.features['label'].num_classes
   spec = input_pipeline.GridSpec.from_config(config.data)
   local_batch = config.train.batch_size // jax.process_count()
@@ -98,15 +117,25 @@ def _set_up(config: ml_collections.ConfigDict, workdir: str) -> _Run:
   return _Run(builder, schedule, state, manager, preprocessing_mode, local_batch, total_steps)
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
+                       allow_config_change: bool = False) -> dict[str, Any]:
   """Trains SCFA as configured, resuming from ``workdir`` if it holds checkpoints, then evaluates.
+
+  Args:
+    config: the run config (``scfa_jax/config.py``).
+    workdir: checkpoints, TensorBoard events, config.json and results.json.
+    allow_config_change: resume although fields that change training differ
+      from ``<workdir>/config.json`` (the change is recorded in the workdir).
 
   Returns:
     The results dict that is also written to ``<workdir>/results.json`` (empty
     when ``config.eval.after_training`` is off).
+
+  Raises:
+    errors.UserError: a mistake the message says how to fix (bad config value,
+      changed config, missing dataset files, wrong weights), before any step.
   """
-  os.makedirs(workdir, exist_ok=True)
-  run = _set_up(config, workdir)
+  run = _set_up(config, workdir, mode='train', allow_config_change=allow_config_change)
   start_step = int(run.state.step)
   # The schedule always spans num_epochs; max_steps only stops early, so a run
   # stopped by it and resumed later follows the same learning-rate curve.
@@ -140,21 +169,28 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   return results
 
 
-def evaluate_workdir(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+class NoCheckpointError(checkpointing.NoCheckpointError, errors.UserError):
+  """``--mode=eval`` on a workdir that holds no checkpoint."""
+
+
+def evaluate_workdir(config: ml_collections.ConfigDict, workdir: str, *,
+                     allow_config_change: bool = False) -> dict[str, Any]:
   """``--mode=eval``: evaluates the latest checkpoint of ``workdir`` without training.
 
-  ``config`` must describe the model that wrote the checkpoint (the config it
-  was trained with); evaluation settings (``config.eval``) may differ freely.
+  ``config`` must describe the model that wrote the checkpoint: it is compared
+  with ``<workdir>/config.json`` (differences that change training are refused
+  unless ``allow_config_change``); evaluation settings (``config.eval``) may differ freely.
 
   Raises:
-    checkpointing.NoCheckpointError: ``workdir`` holds no checkpoint (checked before any data is read).
+    NoCheckpointError: ``workdir`` holds no checkpoint (checked before any data is read).
+    errors.UserError: as :func:`train_and_evaluate`.
   """
-  checkpoint_dir = os.path.join(os.path.abspath(workdir), 'checkpoints')
+  checkpoint_dir = _checkpoint_dir(workdir)
   if not checkpointing.has_checkpoint(checkpoint_dir):
-    raise checkpointing.NoCheckpointError(
+    raise NoCheckpointError(
         f'No checkpoint in {checkpoint_dir}: --mode=eval evaluates a trained workdir. Train first '
         '(--mode=train, the default) or pass the --workdir of a finished run.')
-  run = _set_up(config, workdir)
+  run = _set_up(config, workdir, mode='eval', allow_config_change=allow_config_change)
   writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() != 0)
   results = evaluate_lib.evaluate(parallel.replicate(run.state), run.builder, config,
                                   preprocessing_mode=run.preprocessing_mode, workdir=workdir, writer=writer,

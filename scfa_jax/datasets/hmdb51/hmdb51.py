@@ -16,6 +16,7 @@ import pathlib
 
 import tensorflow_datasets as tfds
 
+from scfa_jax import errors
 from scfa_jax.datasets import clip_builder
 from scfa_jax.datasets import manual_files
 from scfa_jax.datasets import video_io
@@ -78,18 +79,18 @@ def read_split(splits_dir: pathlib.Path, split_number: int) -> dict[str, dict[st
   for name in CLASS_NAMES:
     path = splits_dir / f'{name}_test_split{split_number}.txt'
     if not path.is_file():
-      raise FileNotFoundError(f'{path}: HMDB51 split file missing (class {name!r}, split {split_number}). '
-                              f'{splits_dir} must hold all 153 files of {SPLITS_RAR}.')
+      raise errors.MissingFilesError(f'{path}: HMDB51 split file missing (class {name!r}, split {split_number}). '
+                                     f'{splits_dir} must hold all 153 files of {SPLITS_RAR}.')
     clips = split[name] = {}
     for line_number, line in enumerate(path.read_text(encoding='utf-8').splitlines(), 1):
       tokens = line.split()
       if not tokens:
         continue
       if len(tokens) != 2 or tokens[1] not in ('0', '1', '2'):
-        raise ValueError(f'{path}:{line_number}: expected "<clip>.avi <0|1|2>", found {line!r}.')
+        raise errors.BadFilesError(f'{path}:{line_number}: expected "<clip>.avi <0|1|2>", found {line!r}.')
       clip, split_id = tokens[0], int(tokens[1])
       if clip in listed_in:
-        raise ValueError(f'{path}:{line_number}: clip {clip} is also listed in {listed_in[clip]}.')
+        raise errors.BadFilesError(f'{path}:{line_number}: clip {clip} is also listed in {listed_in[clip]}.')
       listed_in[clip] = path
       if split_id in SPLIT_IDS:
         clips[clip] = SPLIT_IDS[split_id]
@@ -129,8 +130,8 @@ class Hmdb51(clip_builder.ClipBuilder):
           continue
         clips[split_name].append(clip_builder.Clip(video_id=pathlib.Path(clip).stem, label=label, path=path))
     if missing:
-      raise FileNotFoundError(f'{len(missing)} clips of the HMDB51 split files are missing, e.g.:\n  '
-                              + '\n  '.join(missing[:10]) + '\nRe-extract hmdb51_org.rar completely.')
+      raise errors.MissingFilesError(f'{len(missing)} clips of the HMDB51 split files are missing, e.g.:\n  '
+                                     + '\n  '.join(missing[:10]) + '\nRe-extract hmdb51_org.rar completely.')
     return self._split_generators_for(clips)
 
   def _class_dirs(self, dl_manager: tfds.download.DownloadManager, root: pathlib.Path) -> dict[str, pathlib.Path]:
@@ -154,13 +155,13 @@ class Hmdb51(clip_builder.ClipBuilder):
           class_dirs[name] = extracted / name if (extracted / name).is_dir() else extracted
     missing = [n for n in CLASS_NAMES if n not in class_dirs]
     if missing:
-      raise FileNotFoundError(
+      raise errors.MissingFilesError(
           f'{root}: no videos for {len(missing)} HMDB51 classes ({", ".join(missing[:5])}...): expected a '
           f'folder <class>/ of .avi files per class, or {VIDEOS_RAR}, in this folder or a subfolder.\n'
           f'{MANUAL_DOWNLOAD_INSTRUCTIONS}')
     for name, folder in class_dirs.items():
       if not any(video_io.is_video_file(p.name) for p in folder.iterdir()):
-        raise FileNotFoundError(f'{folder}: the folder of HMDB51 class {name!r} holds no video; re-extract '
-                                f'{name}.rar from {VIDEOS_RAR}.')
+        raise errors.MissingFilesError(f'{folder}: the folder of HMDB51 class {name!r} holds no video; re-extract '
+                                       f'{name}.rar from {VIDEOS_RAR}.')
     logging.info('HMDB51 class folders found under %s', sorted({str(p.parent) for p in class_dirs.values()}))
     return class_dirs

@@ -16,6 +16,7 @@ import numpy as np
 import scipy.io
 import tensorflow_datasets as tfds
 
+from scfa_jax import errors
 from scfa_jax.datasets import clip_builder
 from scfa_jax.datasets import manual_files
 
@@ -58,16 +59,16 @@ def read_label_file(path: pathlib.Path) -> tuple[str, str, int]:
   try:
     mat = scipy.io.loadmat(path, squeeze_me=True, variable_names=('action', 'train', 'nframes'))
   except Exception as e:  # scipy raises several types for truncated or foreign files.
-    raise ValueError(f'{path}: not a readable MATLAB label file ({e!r}); re-extract {ARCHIVE}.') from e
+    raise errors.BadFilesError(f'{path}: not a readable MATLAB label file ({e!r}); re-extract {ARCHIVE}.') from e
   missing = [k for k in ('action', 'train', 'nframes') if k not in mat]
   if missing:
-    raise ValueError(f'{path}: Penn Action label file lacks the field(s) {missing}.')
+    raise errors.BadFilesError(f'{path}: Penn Action label file lacks the field(s) {missing}.')
   action = str(mat['action'])
   if action not in CLASS_NAMES:
-    raise ValueError(f'{path}: unknown action {action!r}; expected one of {CLASS_NAMES}.')
+    raise errors.BadFilesError(f'{path}: unknown action {action!r}; expected one of {CLASS_NAMES}.')
   train = int(np.asarray(mat['train']).astype(np.int64))  # Stored as a small MATLAB integer type.
   if train not in TRAIN_FLAGS:
-    raise ValueError(f'{path}: train flag is {train}; expected 1 (train) or -1 (test).')
+    raise errors.BadFilesError(f'{path}: train flag is {train}; expected 1 (train) or -1 (test).')
   return action, TRAIN_FLAGS[train], int(np.asarray(mat['nframes']).astype(np.int64))
 
 
@@ -98,17 +99,18 @@ class PennAction(clip_builder.ClipBuilder):
     frames_dir, labels_dir = dataset_dir / 'frames', dataset_dir / 'labels'
     for folder in (frames_dir, labels_dir):
       if not folder.is_dir():
-        raise FileNotFoundError(f'{folder}: missing; {dataset_dir} must hold frames/ and labels/ as in {ARCHIVE}.')
+        raise errors.MissingFilesError(
+            f'{folder}: missing; {dataset_dir} must hold frames/ and labels/ as in {ARCHIVE}.')
     label_files = {p.stem: p for p in labels_dir.glob('*.mat')}
     frame_dirs = {p.name: p for p in frames_dir.iterdir() if p.is_dir()}
     for video_id in sorted(set(frame_dirs) - set(label_files)):
-      raise FileNotFoundError(f'{labels_dir / (video_id + ".mat")}: labels file missing for the frames in '
-                              f'{frame_dirs[video_id]}; re-extract {ARCHIVE}.')
+      raise errors.MissingFilesError(f'{labels_dir / (video_id + ".mat")}: labels file missing for the frames in '
+                                     f'{frame_dirs[video_id]}; re-extract {ARCHIVE}.')
     for video_id in sorted(set(label_files) - set(frame_dirs)):
-      raise FileNotFoundError(f'{frames_dir / video_id}: frame folder missing for {label_files[video_id]}; '
-                              f're-extract {ARCHIVE}.')
+      raise errors.MissingFilesError(f'{frames_dir / video_id}: frame folder missing for {label_files[video_id]}; '
+                                     f're-extract {ARCHIVE}.')
     if not label_files:
-      raise FileNotFoundError(f'{labels_dir}: holds no .mat label file; re-extract {ARCHIVE}.')
+      raise errors.MissingFilesError(f'{labels_dir}: holds no .mat label file; re-extract {ARCHIVE}.')
     clips = {'train': [], 'test': []}
     for video_id in sorted(label_files):
       action, split, nframes = read_label_file(label_files[video_id])

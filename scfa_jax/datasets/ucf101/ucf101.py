@@ -18,6 +18,7 @@ import pathlib
 
 import tensorflow_datasets as tfds
 
+from scfa_jax import errors
 from scfa_jax.datasets import clip_builder
 from scfa_jax.datasets import manual_files
 from scfa_jax.datasets import video_io
@@ -74,17 +75,18 @@ def read_class_index(lists_dir: pathlib.Path) -> tuple[str, ...]:
   """Class names in label order from ``classInd.txt`` (lines ``<1-based id> <name>``)."""
   path = lists_dir / 'classInd.txt'
   if not path.is_file():
-    raise FileNotFoundError(f'{path}: UCF101 class index missing; {lists_dir} must hold the files of {LISTS_ZIP}.')
+    raise errors.MissingFilesError(
+        f'{path}: UCF101 class index missing; {lists_dir} must hold the files of {LISTS_ZIP}.')
   names = {}
   for line_number, line in enumerate(path.read_text(encoding='utf-8').splitlines(), 1):
     tokens = line.split()
     if not tokens:
       continue
     if len(tokens) != 2 or not tokens[0].isdigit():
-      raise ValueError(f'{path}:{line_number}: expected "<id> <ClassName>", found {line!r}.')
+      raise errors.BadFilesError(f'{path}:{line_number}: expected "<id> <ClassName>", found {line!r}.')
     names[int(tokens[0]) - 1] = tokens[1]
   if sorted(names) != list(range(len(names))):
-    raise ValueError(f'{path}: class ids are not 1..{len(names)}.')
+    raise errors.BadFilesError(f'{path}: class ids are not 1..{len(names)}.')
   return tuple(names[i] for i in range(len(names)))
 
 
@@ -94,7 +96,7 @@ def read_list(path: pathlib.Path) -> list[tuple[int, str, str]]:
   Lines are ``<Class>/<file>.avi`` with, in train lists, the 1-based label after a space.
   """
   if not path.is_file():
-    raise FileNotFoundError(f'{path}: UCF101 split list missing; the folder must hold the files of {LISTS_ZIP}.')
+    raise errors.MissingFilesError(f'{path}: UCF101 split list missing; the folder must hold the files of {LISTS_ZIP}.')
   entries = []
   for line_number, line in enumerate(path.read_text(encoding='utf-8').splitlines(), 1):
     tokens = line.split()
@@ -102,13 +104,13 @@ def read_list(path: pathlib.Path) -> list[tuple[int, str, str]]:
       continue
     parts = tokens[0].split('/')
     if len(parts) != 2 or len(tokens) > 2:
-      raise ValueError(f'{path}:{line_number}: expected "<Class>/<file>.avi [label]", found {line!r}.')
+      raise errors.BadFilesError(f'{path}:{line_number}: expected "<Class>/<file>.avi [label]", found {line!r}.')
     class_name, file_name = parts
     if class_name not in CLASS_NAMES:
-      raise ValueError(f'{path}:{line_number}: unknown UCF101 class {class_name!r}.')
+      raise errors.BadFilesError(f'{path}:{line_number}: unknown UCF101 class {class_name!r}.')
     if len(tokens) == 2 and tokens[1] != str(CLASS_NAMES.index(class_name) + 1):
-      raise ValueError(f'{path}:{line_number}: label {tokens[1]} does not match class {class_name!r} '
-                       f'(classInd.txt id {CLASS_NAMES.index(class_name) + 1}).')
+      raise errors.BadFilesError(f'{path}:{line_number}: label {tokens[1]} does not match class {class_name!r} '
+                                 f'(classInd.txt id {CLASS_NAMES.index(class_name) + 1}).')
     entries.append((line_number, class_name, file_name))
   return entries
 
@@ -125,15 +127,15 @@ def resolve_clip(class_dir: pathlib.Path, file_name: str, listed_at: str,
   if path.is_file():
     return path
   if not class_dir.is_dir():
-    raise FileNotFoundError(f'{listed_at} names {class_dir.name}/{file_name}, but the class folder '
-                            f'{class_dir} does not exist.')
+    raise errors.MissingFilesError(f'{listed_at} names {class_dir.name}/{file_name}, but the class folder '
+                                   f'{class_dir} does not exist.')
   if class_dir not in folder_index:
     folder_index[class_dir] = {p.name.lower(): p for p in class_dir.iterdir() if video_io.is_video_file(p.name)}
     if not folder_index[class_dir]:
-      raise FileNotFoundError(f'{class_dir}: the folder of UCF101 class {class_dir.name!r} holds no video.')
+      raise errors.MissingFilesError(f'{class_dir}: the folder of UCF101 class {class_dir.name!r} holds no video.')
   if file_name.lower() in folder_index[class_dir]:
     return folder_index[class_dir][file_name.lower()]
-  raise FileNotFoundError(f'{listed_at} names {class_dir.name}/{file_name}, but {path} does not exist.')
+  raise errors.MissingFilesError(f'{listed_at} names {class_dir.name}/{file_name}, but {path} does not exist.')
 
 
 class Ucf101Manual(clip_builder.ClipBuilder):
@@ -155,7 +157,7 @@ class Ucf101Manual(clip_builder.ClipBuilder):
     lists_dir = manual_files.find_or_extract(dl_manager, root, LISTS_DIR, LISTS_ZIP,
                                              MANUAL_DOWNLOAD_INSTRUCTIONS)
     if read_class_index(lists_dir) != CLASS_NAMES:
-      raise ValueError(f'{lists_dir / "classInd.txt"}: not the 101 UCF101 classes in their official order.')
+      raise errors.BadFilesError(f'{lists_dir / "classInd.txt"}: not the 101 UCF101 classes in their official order.')
     videos_dir = manual_files.find_or_extract(dl_manager, root, VIDEOS_DIR, VIDEOS_RAR,
                                               MANUAL_DOWNLOAD_INSTRUCTIONS)
     k = self.builder_config.split_number

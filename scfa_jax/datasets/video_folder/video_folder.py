@@ -27,6 +27,7 @@ import zlib
 
 import tensorflow_datasets as tfds
 
+from scfa_jax import errors
 from scfa_jax.datasets import clip_builder
 from scfa_jax.datasets import manual_files
 from scfa_jax.datasets import video_io
@@ -53,14 +54,14 @@ def scan_classes(root: pathlib.Path) -> dict[str, list[str]]:
   """
   class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith('.'))
   if not class_dirs:
-    raise FileNotFoundError(f'{root}: holds no class subfolder.\n{MANUAL_DOWNLOAD_INSTRUCTIONS}')
+    raise errors.MissingFilesError(f'{root}: holds no class subfolder.\n{MANUAL_DOWNLOAD_INSTRUCTIONS}')
   classes = {}
   for class_dir in class_dirs:
     videos = sorted(p.relative_to(root).as_posix() for p in class_dir.rglob('*')
                     if p.is_file() and video_io.is_video_file(p.name))
     if not videos:
-      raise FileNotFoundError(f'{class_dir}: class folder without any video (looked for files ending in '
-                              f'{", ".join(video_io.VIDEO_EXTENSIONS)}). Remove it or add its videos.')
+      raise errors.MissingFilesError(f'{class_dir}: class folder without any video (looked for files ending in '
+                                     f'{", ".join(video_io.VIDEO_EXTENSIONS)}). Remove it or add its videos.')
     classes[class_dir.name] = videos
   return classes
 
@@ -73,10 +74,11 @@ def read_list(path: pathlib.Path, known: set[str]) -> list[str]:
     if not clip or clip.startswith('#'):
       continue
     if clip in seen:
-      raise ValueError(f'{path}:{line_number}: {clip!r} is listed twice.')
+      raise errors.BadFilesError(f'{path}:{line_number}: {clip!r} is listed twice.')
     if clip not in known:
-      raise FileNotFoundError(f'{path}:{line_number}: names {clip!r}, which is not a video inside a class folder '
-                              f'of {path.parent} (paths are relative to that folder, e.g. "<class>/<clip>.mp4").')
+      raise errors.MissingFilesError(
+          f'{path}:{line_number}: names {clip!r}, which is not a video inside a class folder '
+          f'of {path.parent} (paths are relative to that folder, e.g. "<class>/<clip>.mp4").')
     clips.append(clip)
     seen.add(clip)
   return clips
@@ -112,13 +114,15 @@ class VideoFolder(clip_builder.ClipBuilder):
     lists = {split: root / name for split, name in LIST_FILES.items()}
     present = [p for p in lists.values() if p.is_file()]
     if len(present) == 1:
-      raise FileNotFoundError(f'{present[0]} exists but {set(lists.values()) - set(present)} does not: give both '
-                              f'lists, or neither for the automatic per-class split.')
+      raise errors.MissingFilesError(
+          f'{present[0]} exists but {set(lists.values()) - set(present)} does not: give both '
+          f'lists, or neither for the automatic per-class split.')
     if present:
       splits = {split: read_list(path, set(label_of)) for split, path in lists.items()}
       both = sorted(set(splits['train']) & set(splits['test']))
       if both:
-        raise ValueError(f'{lists["train"]} and {lists["test"]} both list {both[:5]}: a clip must be on one side.')
+        raise errors.BadFilesError(
+            f'{lists["train"]} and {lists["test"]} both list {both[:5]}: a clip must be on one side.')
       unused = len(label_of) - len(set(splits['train']) | set(splits['test']))
       if unused:
         logging.info('video_folder: %d videos of %s are in neither list and are not stored.', unused, root)

@@ -1,0 +1,217 @@
+"""Every config field checked before a dataset is built or a step runs.
+
+Pure functions of the config (and of the device count and the dataset's split
+sizes, passed in): each problem names the field, the bad value and what is
+allowed, in one line, so ``main`` can print it instead of a traceback from
+deep inside tf.data or XLA. ``ml_collections`` already rejects unknown keys and
+wrong types; this module checks values. Fields another module adds later are
+checked only when present.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Mapping, Sequence
+
+import ml_collections
+
+from scfa_jax import errors
+from scfa_jax.data import preprocessing
+from scfa_jax.data import sampling
+from scfa_jax.models import resnet
+
+# A 1x1 "grid" is the single-frame baseline (configs/demo_single_frame.py); 8x8 = 64 frames per view,
+# 4x the paper's 16, is where one view's decode and the grid image's memory stop being practical.
+GRID_MIN, GRID_MAX = 1, 8
+LOSSES = ('supcon', 'cross_entropy')
+DTYPES = ('float32', 'bfloat16')
+PARALLELISMS = ('pmap', 'jit')
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+  """``check(value)`` must hold for ``config.<field>``; ``allowed`` says what does, for the message."""
+
+  field: str
+  check: Callable[[Any], bool]
+  allowed: str
+
+
+def one_of(field: str, values: Sequence[Any]) -> Rule:
+  return Rule(field, lambda v: v in values, f'one of {", ".join(repr(x) for x in values)}')
+
+
+def at_least(field: str, low: float) -> Rule:
+  return Rule(field, lambda v: v >= low, f'>= {low}')
+
+
+def positive(field: str) -> Rule:
+  return Rule(field, lambda v: v > 0, '> 0')
+
+
+def between(field: str, low: float, high: float, *, open_high: bool = False) -> Rule:
+  if open_high:
+    return Rule(field, lambda v: low <= v < high, f'in [{low}, {high})')
+  return Rule(field, lambda v: low <= v <= high, f'in [{low}, {high}]')
+
+
+def _range_pair(low: float, high: float | None) -> Callable[[Any], bool]:
+  """A (min, max) pair with low < min <= max (<= high)."""
+  def check(pair: Any) -> bool:
+    lo, hi = pair
+    return low < lo <= hi and (high is None or hi <= high)
+  return check
+
+
+RULES: tuple[Rule, ...] = (
+    Rule('data.name', lambda v: bool(v), 'a dataset name, e.g. synthetic_motion, hmdb51 or any TFDS name'),
+    Rule('data.train_split', lambda v: bool(v), 'a split name, e.g. train'),
+    Rule('data.test_split', lambda v: bool(v), 'a split name, e.g. test'),
+    Rule('data.frames_key', lambda v: bool(v), 'the feature holding the frames, e.g. frames'),
+    at_least('data.shorter_side', 0),
+    between('data.max_bad_fraction', 0.0, 1.0),
+    between('data.grid_rows', GRID_MIN, GRID_MAX),
+    between('data.grid_cols', GRID_MIN, GRID_MAX),
+    at_least('data.tile_size', 1),
+    one_of('data.train_sampling', sampling.METHODS),
+    one_of('data.eval_sampling', sampling.METHODS),
+    at_least('data.shuffle_buffer', 1),
+    one_of('data.preprocessing', ('auto',) + tuple(preprocessing.MODES)),
+    at_least('data.prefetch_to_device', 0),
+    Rule('data.augment.crop_scale', _range_pair(0.0, 1.0), '(min, max) with 0 < min <= max <= 1'),
+    Rule('data.augment.crop_ratio', _range_pair(0.0, None), '(min, max) with 0 < min <= max'),
+    between('data.augment.brightness', 0.0, 1.0),
+    between('data.augment.contrast', 0.0, 1.0),
+    between('data.augment.saturation', 0.0, 1.0),
+    between('data.augment.hue', 0.0, 0.5),
+    one_of('model.depth', tuple(sorted(resnet.DEPTHS))),
+    at_least('model.width', 1),
+    one_of('model.variant', resnet.VARIANTS),
+    between('model.bn_momentum', 0.0, 1.0, open_high=True),
+    one_of('model.dtype', DTYPES),
+    at_least('model.proj_hidden_dim', 1),
+    at_least('model.proj_dim', 1),
+    at_least('model.classifier_hidden_dim', 0),
+    one_of('loss.name', LOSSES),
+    positive('loss.temperature'),
+    positive('loss.base_temperature'),
+    positive('optim.learning_rate'),
+    at_least('optim.warmup_epochs', 0),
+    between('optim.end_learning_rate_factor', 0.0, 1.0),
+    at_least('optim.weight_decay', 0),
+    at_least('optim.grad_clip_norm', 0),
+    at_least('train.batch_size', 1),
+    at_least('train.num_epochs', 1),
+    at_least('train.log_every_steps', 1),
+    Rule('train.max_steps', lambda v: v == -1 or v >= 1, '-1 (all epochs) or >= 1'),
+    one_of('train.parallelism', PARALLELISMS),
+    at_least('ckpt.every_steps', 1),
+    at_least('ckpt.max_to_keep', 1),
+    at_least('eval.batch_size', 1),
+    at_least('eval.knn_k', 1),
+    positive('eval.knn_temperature'),
+    positive('eval.linear_probe_c'),
+    at_least('eval.linear_probe_max_iter', 1),
+    at_least('eval.num_test_clips', 1),
+    Rule('eval.retrieval_ks', lambda ks: all(isinstance(k, int) and k >= 1 for k in ks),
+         'cut-offs >= 1, e.g. (1, 5, 10), or () to skip retrieval'),
+    at_least('eval.finetune_epochs', 0),
+    positive('eval.finetune_learning_rate'),
+)
+
+
+def _get(config: ml_collections.ConfigDict, field: str) -> tuple[bool, Any]:
+  """(present, value) of a dotted field."""
+  node: Any = config
+  for part in field.split('.'):
+    if part not in node:
+      return False, None
+    node = node[part]
+  return True, node
+
+
+def _raise_if(found: list[str]) -> None:
+  """One problem: its line; several: a short block, one indented line each."""
+  if len(found) == 1:
+    raise errors.ConfigError(found[0])
+  if found:
+    raise errors.ConfigError(f'{len(found)} config fields cannot work:\n' + '\n'.join(f'  {p}' for p in found))
+
+
+def _problem(field: str, value: Any, allowed: str) -> str:
+  return f'config.{field}={value!r} is not allowed: expected {allowed}.'
+
+
+def problems(config: ml_collections.ConfigDict, *, device_count: int) -> list[str]:
+  """One line per field whose value cannot work (empty when the config is fine).
+
+  Args:
+    config: the full run config (``scfa_jax/config.py``).
+    device_count: devices of all hosts (``jax.device_count()``), which the
+      global batch sizes are split over.
+  """
+  found = _rule_problems(config, RULES)
+  for field in ('train.batch_size', 'eval.batch_size'):
+    _, value = _get(config, field)
+    if isinstance(value, int) and value >= 1 and value % device_count:
+      found.append(_problem(field, value, f'a multiple of the {device_count} devices (it is split over them)'))
+  return found
+
+
+def _rule_problems(config: ml_collections.ConfigDict, rules: Sequence[Rule]) -> list[str]:
+  found = []
+  for rule in rules:
+    present, value = _get(config, rule.field)
+    if not present:
+      continue
+    try:
+      ok = rule.check(value)
+    except (TypeError, ValueError):  # e.g. a crop_scale that is not a pair
+      ok = False
+    if not ok:
+      found.append(_problem(rule.field, value, rule.allowed))
+  return found
+
+
+def validate(config: ml_collections.ConfigDict, *, device_count: int) -> None:
+  """Raises :class:`errors.ConfigError` listing every bad field (one line each)."""
+  _raise_if(problems(config, device_count=device_count))
+
+
+def validate_augment(aug_config: ml_collections.ConfigDict) -> None:
+  """The ``data.augment`` rules alone, for callers holding only that part (the input pipeline)."""
+  config = ml_collections.ConfigDict({'data': {'augment': aug_config}})
+  _raise_if(_rule_problems(config, [r for r in RULES if r.field.startswith('data.augment.')]))
+
+
+def dataset_problems(config: ml_collections.ConfigDict, split_sizes: Mapping[str, int],
+                     feature_names: Sequence[str], *, dataset: str, process_count: int) -> list[str]:
+  """The config against the prepared dataset: its splits are there, hold a batch, and the frames feature exists.
+
+  Args:
+    config: the run config.
+    split_sizes: {split name: number of examples} of the prepared dataset.
+    feature_names: the dataset's top-level features.
+    dataset: its full name, for the message.
+    process_count: hosts; each needs a full local batch of its share of the train split.
+  """
+  found = []
+  if config.data.frames_key not in feature_names:
+    found.append(_problem('data.frames_key', config.data.frames_key,
+                          f'a feature of {dataset}: {", ".join(sorted(feature_names))}'))
+  available = ', '.join(sorted(split_sizes))
+  for field in ('data.train_split', 'data.test_split'):
+    _, split = _get(config, field)
+    if split not in split_sizes:
+      found.append(_problem(field, split, f'a split of {dataset}: {available}'))
+  train = config.data.train_split
+  if train in split_sizes and split_sizes[train] // process_count < config.train.batch_size // process_count:
+    found.append(_problem('train.batch_size', config.train.batch_size,
+                          f'at most the {split_sizes[train]} videos of split {train!r} of {dataset}'))
+  return found
+
+
+def validate_dataset(config: ml_collections.ConfigDict, split_sizes: Mapping[str, int],
+                     feature_names: Sequence[str], *, dataset: str, process_count: int) -> None:
+  """Raises :class:`errors.ConfigError` unless :func:`dataset_problems` finds nothing."""
+  _raise_if(dataset_problems(config, split_sizes, feature_names, dataset=dataset, process_count=process_count))

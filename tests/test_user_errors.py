@@ -1,0 +1,116 @@
+"""User mistakes through the real command line: exit code, a message naming the field or file, no traceback.
+
+The cases refused before any dataset is built run in a few seconds each (most
+of it importing TF and JAX); the others build or train as little as they can.
+"""
+
+import json
+import os
+
+import pytest
+
+from scfa_jax.models import pretrained
+from scfa_jax.training import workdir_config
+from tests.test_main import run_main
+
+DEMO = '--config=configs/demo.py'
+# The tiny run of tests/conftest.py, as flags (used with --config.data.data_dir=<tiny_data_dir>).
+TINY = ('--config.data.builder_config=tiny', '--config.data.grid_rows=2', '--config.data.grid_cols=2',
+        '--config.data.tile_size=8', '--config.model.depth=10', '--config.model.width=4',
+        '--config.train.batch_size=8', '--config.eval.batch_size=8', '--config.eval.after_training=False')
+
+
+def _assert_user_error(proc, code: int, *expected: str) -> None:
+  assert proc.returncode == code, proc.stderr[-3000:]
+  assert 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+  error = proc.stderr[proc.stderr.index(': error: '):]
+  for text in expected:
+    assert text in error, error
+
+
+# One enum, one range, one dataset name: the rest of the rules are tested in-process (test_config_validation.py).
+@pytest.mark.parametrize('override,expected', [
+    ('--config.data.train_sampling=random', "config.data.train_sampling='random' is not allowed: expected one of"),
+    ('--config.eval.knn_k=0', 'config.eval.knn_k=0 is not allowed: expected >= 1'),
+    ('--config.data.name=no_such_dataset', "config.data.name='no_such_dataset' is not allowed"),
+])
+def test_a_bad_value_exits_2_before_anything_is_written(tmp_path, override, expected):
+  workdir = tmp_path / 'run'
+  _assert_user_error(run_main(DEMO, f'--workdir={workdir}', override), 2, expected)
+  if 'data.name' not in override:  # an unknown dataset is found while looking it up, after the checks
+    assert not workdir.exists()
+
+
+def test_batch_not_divisible_by_the_devices(tmp_path):
+  proc = run_main(DEMO, f'--workdir={tmp_path / "run"}', '--config.train.batch_size=33',
+                  XLA_FLAGS='--xla_force_host_platform_device_count=2')
+  _assert_user_error(proc, 2, 'config.train.batch_size=33', 'multiple of the 2 devices')
+
+
+def test_weights_of_another_model(tmp_path):
+  weights = tmp_path / 'weights'
+  weights.mkdir()
+  proc = run_main(DEMO, f'--workdir={tmp_path / "run"}', f'--config.model.init_from={weights}')
+  _assert_user_error(proc, 1, f'{weights}/{pretrained.METADATA_FILE} not found', 'port_weights')
+
+  metadata = {'format_version': 1, 'architecture': 'resnet', 'depth': 18, 'width': 64, 'variant': 'v1.5',
+              'preprocessing': 'imagenet', 'source': 'torchvision', 'sha256': '0' * 64}
+  (weights / pretrained.METADATA_FILE).write_text(json.dumps(metadata))
+  proc = run_main(DEMO, f'--workdir={tmp_path / "run"}', f'--config.model.init_from={weights}')
+  _assert_user_error(proc, 2, 'config.model.depth=10 but the checkpoint has depth 18', 'config.model.depth=18')
+  assert not (tmp_path / 'run').exists()
+
+
+def test_missing_manual_folder(tmp_path):
+  proc = run_main(DEMO, f'--workdir={tmp_path / "run"}', '--config.data.name=hmdb51',
+                  '--config.data.builder_config=split1', f'--config.data.data_dir={tmp_path / "tfds"}')
+  _assert_user_error(proc, 1, 'hmdb51 is built from files you download by hand', '--config.data.manual_dir')
+
+  proc = run_main(DEMO, f'--workdir={tmp_path / "run"}', '--config.data.name=hmdb51',
+                  '--config.data.builder_config=split1', f'--config.data.data_dir={tmp_path / "tfds"}',
+                  f'--config.data.manual_dir={tmp_path}')
+  _assert_user_error(proc, 1, f'{tmp_path}: ', 'hmdb51_org')
+
+
+def test_too_many_unreadable_clips(tmp_path):
+  for name in ('jump/a.avi', 'jump/b.avi', 'wave/c.avi', 'wave/d.avi'):
+    (tmp_path / 'videos' / name).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / 'videos' / name).write_bytes(b'not a video')
+  proc = run_main(DEMO, f'--workdir={tmp_path / "run"}', '--config.data.name=video_folder',
+                  f'--config.data.data_dir={tmp_path / "tfds"}', f'--config.data.manual_dir={tmp_path / "videos"}',
+                  timeout=300)
+  _assert_user_error(proc, 1, 'could not be decoded', 'wave/d.avi: OpenCV cannot open it', 'config.data.max_bad_fraction')
+
+
+def test_unknown_split_is_refused_before_training(tmp_path, tiny_data_dir):
+  workdir = tmp_path / 'run'
+  proc = run_main(DEMO, f'--workdir={workdir}', f'--config.data.data_dir={tiny_data_dir}', *TINY,
+                  '--config.data.test_split=validation')
+  _assert_user_error(proc, 2, "config.data.test_split='validation' is not allowed", 'test, train')
+  assert not (workdir / 'checkpoints').exists()
+
+
+def test_a_changed_config_is_refused_unless_allowed(tmp_path, tiny_data_dir):
+  workdir = tmp_path / 'run'
+  common = (DEMO, f'--workdir={workdir}', f'--config.data.data_dir={tiny_data_dir}', *TINY,
+            '--config.train.max_steps=1')
+  proc = run_main(*common, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  with open(workdir / workdir_config.CONFIG_FILE) as f:
+    assert json.load(f)['optim']['learning_rate'] == 1e-3
+
+  # Evaluation and run-control settings may change; the learning rate and the seed may not.
+  changed = ('--config.optim.learning_rate=0.01', '--config.seed=3', '--config.eval.knn_k=1',
+             '--config.ckpt.every_steps=7')
+  proc = run_main(*common, *changed)
+  _assert_user_error(proc, 2, f'{workdir}/config.json records different training settings (2 field(s) differ)',
+                     'config.optim.learning_rate: 0.001 in the workdir, 0.01 now', 'config.seed: 0 in the workdir, 3 now',
+                     '--allow_config_change')
+  assert 'knn_k' not in proc.stderr.split(': error: ')[1] and 'every_steps' not in proc.stderr.split(': error: ')[1]
+
+  proc = run_main(*common, *changed, '--allow_config_change', timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert 'config.optim.learning_rate: 0.001 in the workdir, 0.01 now' in proc.stderr  # logged
+  with open(workdir / workdir_config.CHANGES_FILE) as f:
+    (record,) = json.load(f)
+  assert [c['key'] for c in record['changes']] == ['optim.learning_rate', 'seed'] and record['time']
