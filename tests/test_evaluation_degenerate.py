@@ -149,7 +149,7 @@ def test_evaluate_writes_results_for_a_collapsed_or_diverged_encoder(tiny_config
   """Through the real evaluate(): zero weights give constant features (the CI crash), NaN weights NaN features."""
   workdir = str(tmp_path / 'run')
   os.makedirs(workdir)
-  run = train._set_up(tiny_config, workdir)  # pylint: disable=protected-access
+  run = train._set_up(tiny_config, workdir, mode='train', allow_config_change=False)  # pylint: disable=protected-access
   fill = 0.0 if weights == 'zero' else np.nan
   params = jax.tree.map(lambda x: np.full_like(x, fill), run.state.params)
   state = parallel.replicate(run.state.replace(params=params))

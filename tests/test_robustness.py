@@ -70,7 +70,7 @@ def test_evaluate_writes_the_robustness_report_and_figure(tiny_config, tmp_path)
   tiny_config.eval.update(robustness=True, num_test_clips=1)
   workdir = str(tmp_path / 'run')
   os.makedirs(workdir)
-  run = train._set_up(tiny_config, workdir)  # pylint: disable=protected-access
+  run = train._set_up(tiny_config, workdir, mode='train', allow_config_change=False)  # pylint: disable=protected-access
   results = evaluate.evaluate(parallel.replicate(run.state), run.builder, tiny_config,
                               preprocessing_mode=run.preprocessing_mode, workdir=workdir, step=0)
   run.manager.close()
