@@ -20,6 +20,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from scfa_jax.data import augment
+from scfa_jax.data import balanced
 from scfa_jax.data import sampling
 from scfa_jax.data import views
 
@@ -171,9 +172,10 @@ def create_train_dataset(
 
   V = ``num_views``, or the configured global views followed by the local ones.
 
-  Batches are a pure function of (seed, host, epoch, position); starting at
-  ``start_step`` skips exactly the examples already trained on, before any
-  of them is decoded.
+  Batches are a pure function of (seed, host, epoch, position) (of (seed,
+  host, step, slot) with ``data_config.balanced_batches_per_class``, see
+  ``scfa_jax.data.balanced``); starting at ``start_step`` skips exactly the
+  examples already trained on, before any of them is decoded.
 
   Args:
     builder: the prepared dataset.
@@ -192,10 +194,27 @@ def create_train_dataset(
   split = process_splits(builder, data_config.train_split, count)[index]
   per_epoch = steps_per_epoch(builder, data_config.train_split, local_batch_size, count) * local_batch_size
   base = _read(builder, split, data_config)
+  host_seed = tf.constant([seed, index], tf.int64)
+  if data_config.balanced_batches_per_class:
+    ds = balanced.balanced_examples(base, builder.info.splits[split].num_examples, frames_key=data_config.frames_key,
+                                    per_class=data_config.balanced_batches_per_class,
+                                    local_batch_size=local_batch_size, host_seed=host_seed, start_step=start_step)
+  else:
+    ds = _shuffled_examples(base, data_config, per_epoch=per_epoch, local_batch_size=local_batch_size,
+                            host_seed=host_seed, start_step=start_step)
+  ds = ds.map(lambda s, ex: preprocess_train(ex, s, data_config=data_config, num_views=num_global,
+                                             num_local_views=num_local),
+              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  ds = ds.batch(local_batch_size, drop_remainder=True)
+  return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _shuffled_examples(base: tf.data.Dataset, data_config: ml_collections.ConfigDict, *, per_epoch: int,
+                       local_batch_size: int, host_seed: tf.Tensor, start_step: int) -> tf.data.Dataset:
+  """(seed, example) pairs from ``start_step`` on: each epoch a seeded shuffle of this host's examples."""
   if data_config.cache:
     base = base.cache()
   start_epoch, skip_in_first = divmod(start_step * local_batch_size, per_epoch)
-  host_seed = tf.constant([seed, index], tf.int64)
 
   def epoch_dataset(epoch: tf.Tensor) -> tf.data.Dataset:
     # The order must depend on config.seed alone. With a TF global seed set
@@ -211,12 +230,7 @@ def create_train_dataset(
     ds = ds.map(lambda position, example: (tf.random.experimental.stateless_fold_in(epoch_seed, position), example))
     return ds.skip(tf.where(epoch == start_epoch, tf.constant(skip_in_first, tf.int64), tf.constant(0, tf.int64)))
 
-  ds = tf.data.Dataset.range(start_epoch, 2**62).flat_map(epoch_dataset)
-  ds = ds.map(lambda s, ex: preprocess_train(ex, s, data_config=data_config, num_views=num_global,
-                                             num_local_views=num_local),
-              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-  ds = ds.batch(local_batch_size, drop_remainder=True)
-  return ds.prefetch(tf.data.AUTOTUNE)
+  return tf.data.Dataset.range(start_epoch, 2**62).flat_map(epoch_dataset)
 
 
 def create_eval_dataset(
