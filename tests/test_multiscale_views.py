@@ -146,3 +146,18 @@ def test_demo_multiscale_config_adds_one_local_view_of_the_demos_image_size():
   assert input_pipeline.view_counts(config.data) == (2, 1)
   assert views.local_grid_spec(config.data).image_shape == views.GridSpec.from_config(config.data).image_shape
   assert (config.train.batch_size, config.train.num_epochs) == (base.train.batch_size, base.train.num_epochs)
+
+
+def test_local_views_resume_exactly_and_follow_the_shuffled_frames_baseline(tiny_builder, tiny_data_dir):
+  config = make_tiny_config(tiny_data_dir)
+  config.data.update(num_local_views=2, local_grid=2)
+  make = lambda start: input_pipeline.create_train_dataset(tiny_builder, config.data, local_batch_size=8, seed=0,  # noqa
+                                                           start_step=start)
+  full = [b for b, _ in zip(make(0).as_numpy_iterator(), range(4))]
+  resumed = [b for b, _ in zip(make(2).as_numpy_iterator(), range(2))]
+  for x, y in zip(full[2:], resumed):
+    np.testing.assert_array_equal(x['views'], y['views'])
+  config.data.shuffle_frames = True  # the baseline shuffles the frames of local views too
+  shuffled = next(make(0).as_numpy_iterator())
+  np.testing.assert_array_equal(shuffled['label'], full[0]['label'])
+  assert not np.array_equal(shuffled['views'][:, 2:], full[0]['views'][:, 2:])
