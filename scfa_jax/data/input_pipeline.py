@@ -7,7 +7,8 @@ Training data is a pure function of (seed, epoch, position in epoch): each
 epoch reshuffles with its own seed and each example's views are sampled with a
 stateless seed derived from its position. A resumed run therefore sees exactly
 the batches an uninterrupted run would have seen, skipping the consumed part
-of the epoch before anything is decoded.
+of the epoch before anything is decoded. Class-balanced batches
+(``scfa_jax.data.balanced``) keep the same guarantee by (seed, step, slot).
 """
 
 from __future__ import annotations
