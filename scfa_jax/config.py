@@ -32,6 +32,12 @@ def get_config() -> ml_collections.ConfigDict:
   data.train_sampling = 'segment'  # Frame sampling of training views: segment | random_sorted | uniform.
   data.eval_sampling = 'uniform'  # Frame sampling of evaluation views (deterministic).
   data.shuffle_frames = False  # Baseline: destroy temporal order within a view (shuffled-frame grids).
+  # Multi-scale views (beyond the paper). Training only: evaluation always embeds the global grid.
+  data.num_global_views = 2  # Training views per video that spread grid_rows*grid_cols frames over the whole video.
+  data.num_local_views = 0  # Extra views of local_grid^2 frames in a row at higher detail (same image size); 0 = paper.
+  data.local_grid = 2  # Local views are local_grid x local_grid grids of (grid_rows*tile_size/local_grid) px tiles.
+  data.local_frames_stride = 1  # Frames between the tiles of a local view (1 = consecutive frames).
+  data.balanced_batches_per_class = 0  # M > 0: each host's batch is M videos of each of batch/M classes; 0 = shuffled.
   data.shuffle_buffer = 2048  # Videos in the shuffle buffer.
   data.cache = True  # Cache the encoded (still compressed) examples in memory after the first epoch.
   data.preprocessing = 'auto'  # Pixel normalisation: auto (from init_from metadata, else imagenet) | imagenet | caffe | unit.
@@ -72,7 +78,7 @@ def get_config() -> ml_collections.ConfigDict:
   optim.grad_clip_norm = 0.0  # >0 clips the global gradient norm.
 
   config.train = train = ml_collections.ConfigDict()
-  train.batch_size = 64  # Global videos per step (each gives 2 views); divisible by the device count.
+  train.batch_size = 64  # Global videos per step (each gives data.num_*_views grids); divisible by the device count.
   train.num_epochs = 100  # Passes over the training split.
   train.log_every_steps = 50  # Console/TensorBoard scalars every N steps.
   train.max_steps = -1  # >0 stops after this step (the schedule still spans num_epochs); -1 = train all epochs.

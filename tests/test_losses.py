@@ -28,11 +28,11 @@ def _unit(x):
   return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
 
-def _views(rng, num_videos, num_classes, dim=8):
-  """2 views per video, stacked view-major like the train step does."""
+def _views(rng, num_videos, num_classes, dim=8, num_views=2):
+  """``num_views`` views per video, stacked view-major like the train step does."""
   labels = rng.integers(0, num_classes, size=num_videos)
-  z = _unit(rng.normal(size=(2 * num_videos, dim))).astype(np.float32)
-  return z, np.tile(labels, 2)
+  z = _unit(rng.normal(size=(num_views * num_videos, dim))).astype(np.float32)
+  return z, np.tile(labels, num_views)
 
 
 @pytest.mark.parametrize('num_videos,num_classes,temperature', [(2, 2, 0.07), (5, 3, 0.07), (8, 8, 0.1), (12, 4, 0.5)])
@@ -75,6 +75,30 @@ def test_gradient_matches_reference(num_videos, num_classes):
   ours = jax.grad(lambda z: losses.supcon_loss(z, jnp.asarray(labels), temperature=0.1)[0])(jnp.asarray(z))
   ref = jax.grad(lambda z: supcon_reference(z, labels, 0.1, xp=jnp))(jnp.asarray(z))
   np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize('num_views', [3, 4])
+@pytest.mark.parametrize('num_videos,num_classes', [(1, 1), (4, 2)])
+def test_more_than_two_views_match_reference(num_views, num_videos, num_classes):
+  """Global + local views: every other view of the video, and of its class, is a positive (values and gradients)."""
+  rng = np.random.default_rng(10 * num_views + num_videos)
+  z, labels = _views(rng, num_videos, num_classes, num_views=num_views)
+  loss, aux = losses.supcon_loss(jnp.asarray(z), jnp.asarray(labels), temperature=0.1)
+  np.testing.assert_allclose(loss, supcon_reference(z.astype(np.float64), labels, 0.1), rtol=1e-5, atol=1e-5)
+  assert int(aux['num_anchors']) == num_views * num_videos
+  ours = jax.grad(lambda z: losses.supcon_loss(z, jnp.asarray(labels), temperature=0.1)[0])(jnp.asarray(z))
+  ref = jax.grad(lambda z: supcon_reference(z, labels, 0.1, xp=jnp))(jnp.asarray(z))
+  np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_stack_views_is_view_major_for_any_view_count():
+  """steps.stack_views puts view v of video b at row v * B + b, with the video's label: what the loss expects."""
+  from scfa_jax.training import steps  # pylint: disable=g-import-not-at-top
+  views = np.arange(4 * 3).reshape(4, 3, 1, 1, 1)  # [B=4, V=3], value = 3 * b + v
+  images, labels = steps.stack_views(jnp.asarray(views), jnp.arange(4) * 10)
+  assert images.shape == (12, 1, 1, 1)
+  np.testing.assert_array_equal(np.asarray(images).reshape(3, 4), np.arange(12).reshape(4, 3).T)
+  np.testing.assert_array_equal(labels, np.tile(np.arange(4) * 10, 3))
 
 
 def test_large_logits_are_stable():

@@ -7,7 +7,8 @@ Training data is a pure function of (seed, epoch, position in epoch): each
 epoch reshuffles with its own seed and each example's views are sampled with a
 stateless seed derived from its position. A resumed run therefore sees exactly
 the batches an uninterrupted run would have seen, skipping the consumed part
-of the epoch before anything is decoded.
+of the epoch before anything is decoded. Class-balanced batches
+(``scfa_jax.data.balanced``) keep the same guarantee by (seed, step, slot).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from scfa_jax.data import augment
+from scfa_jax.data import balanced
 from scfa_jax.data import perturbations
 from scfa_jax.data import sampling
 from scfa_jax.data import views
@@ -44,26 +46,40 @@ def _maybe_shuffle_frames(indices: tf.Tensor, seeds: tf.Tensor, data_config: ml_
 
 
 def preprocess_train(example: dict, seed: tf.Tensor, *, data_config: ml_collections.ConfigDict,
-                     num_views: int = 2) -> dict:
-  """``num_views`` independently sampled (and, if configured, augmented) grids of one video.
+                     num_views: int = 2, num_local_views: int = 0) -> dict:
+  """``num_views`` global and ``num_local_views`` local grids of one video, each sampled (and augmented) on its own.
+
+  Global views spread the grid's frames over the whole video; local views
+  (``views.local_grid_spec``) show a short run of frames at larger tiles in an
+  image of the same size. View v folds v into the example's seed, so the
+  global views do not change when local views are added.
 
   Args:
     example: {frames_key: encoded frames [T], 'label'}.
     seed: int64 [2], the example's stateless seed; each view folds in its index.
     data_config: ``config.data``.
-    num_views: temporal views per video (2 for SupCon).
+    num_views: global temporal views per video (2 for SupCon).
+    num_local_views: local views per video, after the global ones.
 
   Returns:
-    {'views': uint8 [V, H, W, 3], 'label': int32}.
+    {'views': uint8 [num_views + num_local_views, H, W, 3], global views first, 'label': int32}.
   """
   spec = GridSpec.from_config(data_config)
   encoded = example[data_config.frames_key]
   num_frames = tf.shape(encoded)[0]
-  seeds = _view_seeds(seed, num_views)
+  seeds = _view_seeds(seed, num_views + num_local_views)
   indices = tf.stack([sampling.sample_indices(num_frames, spec.num_frames, data_config.train_sampling, seeds[v])
                       for v in range(num_views)])
-  indices = _maybe_shuffle_frames(indices, seeds, data_config)
-  grids = views.make_views(encoded, indices, spec, aug_config=data_config.augment, seeds=seeds)
+  indices = _maybe_shuffle_frames(indices, seeds[:num_views], data_config)
+  grids = views.make_views(encoded, indices, spec, aug_config=data_config.augment, seeds=seeds[:num_views])
+  if num_local_views:
+    local_spec = views.local_grid_spec(data_config)
+    local_seeds = seeds[num_views:]
+    local = tf.stack([sampling.local_run_indices(num_frames, local_spec.num_frames, data_config.local_frames_stride,
+                                                 local_seeds[v]) for v in range(num_local_views)])
+    local = _maybe_shuffle_frames(local, local_seeds, data_config)
+    local = views.make_views(encoded, local, local_spec, aug_config=data_config.augment, seeds=local_seeds)
+    grids = tf.concat([grids, local], axis=0)
   return {'views': grids, 'label': tf.cast(example['label'], tf.int32)}
 
 
@@ -132,6 +148,17 @@ def _host(process_index: int | None, num_processes: int | None) -> tuple[int, in
   return index, count
 
 
+def view_counts(data_config: ml_collections.ConfigDict) -> tuple[int, int]:
+  """(global, local) training views per video, validated; a batch carries global + local grids per video."""
+  num_global, num_local = data_config.num_global_views, data_config.num_local_views
+  if num_global < 1 or num_local < 0:
+    raise ValueError(f'config.data.num_global_views must be >= 1 and num_local_views >= 0, got '
+                     f'{num_global} and {num_local}.')
+  if num_local:
+    views.local_grid_spec(data_config)  # raises on a local grid that cannot match the global image
+  return num_global, num_local
+
+
 def create_train_dataset(
     builder: tfds.core.DatasetBuilder,
     data_config: ml_collections.ConfigDict,
@@ -139,15 +166,18 @@ def create_train_dataset(
     local_batch_size: int,
     seed: int,
     start_step: int = 0,
-    num_views: int = 2,
+    num_views: int | None = None,
     process_index: int | None = None,
     num_processes: int | None = None,
 ) -> tf.data.Dataset:
   """Endless training batches {'views': uint8 [B, V, H, W, 3], 'label': int32 [B]} for this host.
 
-  Batches are a pure function of (seed, host, epoch, position); starting at
-  ``start_step`` skips exactly the examples already trained on, before any
-  of them is decoded.
+  V = ``num_views``, or the configured global views followed by the local ones.
+
+  Batches are a pure function of (seed, host, epoch, position) (of (seed,
+  host, step, slot) with ``data_config.balanced_batches_per_class``, see
+  ``scfa_jax.data.balanced``); starting at ``start_step`` skips exactly the
+  examples already trained on, before any of them is decoded.
 
   Args:
     builder: the prepared dataset.
@@ -155,19 +185,38 @@ def create_train_dataset(
     local_batch_size: videos per batch on this host.
     seed: ``config.seed``.
     start_step: steps already trained (resuming).
-    num_views: temporal views per video.
+    num_views: global views per video and no local views (fine-tuning takes 1);
+      None = ``view_counts(data_config)``, the encoder's training views.
     process_index: this host (default ``jax.process_index()``); tests set it.
     num_processes: hosts (default ``jax.process_count()``); tests set it.
   """
   augment.validate(data_config.augment)
+  num_global, num_local = view_counts(data_config) if num_views is None else (num_views, 0)
   index, count = _host(process_index, num_processes)
   split = process_splits(builder, data_config.train_split, count)[index]
   per_epoch = steps_per_epoch(builder, data_config.train_split, local_batch_size, count) * local_batch_size
   base = _read(builder, split, data_config)
+  host_seed = tf.constant([seed, index], tf.int64)
+  if data_config.balanced_batches_per_class:
+    ds = balanced.balanced_examples(base, builder.info.splits[split].num_examples, frames_key=data_config.frames_key,
+                                    per_class=data_config.balanced_batches_per_class,
+                                    local_batch_size=local_batch_size, host_seed=host_seed, start_step=start_step)
+  else:
+    ds = _shuffled_examples(base, data_config, per_epoch=per_epoch, local_batch_size=local_batch_size,
+                            host_seed=host_seed, start_step=start_step)
+  ds = ds.map(lambda s, ex: preprocess_train(ex, s, data_config=data_config, num_views=num_global,
+                                             num_local_views=num_local),
+              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  ds = ds.batch(local_batch_size, drop_remainder=True)
+  return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _shuffled_examples(base: tf.data.Dataset, data_config: ml_collections.ConfigDict, *, per_epoch: int,
+                       local_batch_size: int, host_seed: tf.Tensor, start_step: int) -> tf.data.Dataset:
+  """(seed, example) pairs from ``start_step`` on: each epoch a seeded shuffle of this host's examples."""
   if data_config.cache:
     base = base.cache()
   start_epoch, skip_in_first = divmod(start_step * local_batch_size, per_epoch)
-  host_seed = tf.constant([seed, index], tf.int64)
 
   def epoch_dataset(epoch: tf.Tensor) -> tf.data.Dataset:
     # The order must depend on config.seed alone. With a TF global seed set
@@ -183,11 +232,7 @@ def create_train_dataset(
     ds = ds.map(lambda position, example: (tf.random.experimental.stateless_fold_in(epoch_seed, position), example))
     return ds.skip(tf.where(epoch == start_epoch, tf.constant(skip_in_first, tf.int64), tf.constant(0, tf.int64)))
 
-  ds = tf.data.Dataset.range(start_epoch, 2**62).flat_map(epoch_dataset)
-  ds = ds.map(lambda s, ex: preprocess_train(ex, s, data_config=data_config, num_views=num_views),
-              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-  ds = ds.batch(local_batch_size, drop_remainder=True)
-  return ds.prefetch(tf.data.AUTOTUNE)
+  return tf.data.Dataset.range(start_epoch, 2**62).flat_map(epoch_dataset)
 
 
 def create_eval_dataset(

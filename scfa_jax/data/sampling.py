@@ -10,6 +10,8 @@ instead of failing.
 * ``uniform`` (evaluation): the centre of every segment, deterministic.
 * :func:`multi_clip_indices`: K deterministic, interleaved uniform views per
   video for test-time averaging.
+* :func:`local_run_indices`: a short run of (nearly) consecutive frames from a
+  random start, for the optional local views of multi-scale training.
 """
 
 from __future__ import annotations
@@ -67,6 +69,24 @@ def random_sorted_indices(num_frames: tf.Tensor, num_samples: int, seed: tf.Tens
       [tf.maximum(num_samples - num_frames, 0)], seed=seed + 1, maxval=tf.maximum(num_frames, 1), dtype=tf.int32)
   indices = tf.sort(tf.concat([tf.cast(chosen, tf.int32), repeats], axis=0))[:num_samples]
   return tf.ensure_shape(indices, [num_samples])  # static length: views unroll one decode per frame
+
+
+def local_run_indices(num_frames: tf.Tensor, num_samples: int, stride: int, seed: tf.Tensor) -> tf.Tensor:
+  """``num_samples`` frames ``stride`` apart from a random start: a short, local stretch of the video.
+
+  Where the video is shorter than the run (``(num_samples - 1) * stride + 1``
+  frames) the stride shrinks to what fits, down to consecutive frames; a video
+  with fewer than ``num_samples`` frames shows all of them from the first,
+  then repeats its last frame.
+  """
+  if num_samples < 1 or stride < 1:
+    raise ValueError(f'A local run needs num_samples >= 1 and stride >= 1, got {num_samples} and {stride}.')
+  n = tf.cast(num_frames, tf.int64)
+  fits = tf.maximum(n - 1, 0) // max(num_samples - 1, 1)  # the largest stride that keeps the run inside the video
+  step = tf.clip_by_value(fits, 1, stride)
+  room = tf.maximum(n - (num_samples - 1) * step, 1)  # possible start frames
+  start = tf.random.stateless_uniform([], seed=seed, minval=0, maxval=room, dtype=tf.int64)
+  return _clip(start + tf.range(num_samples, dtype=tf.int64) * step, num_frames)
 
 
 def sample_indices(num_frames: tf.Tensor, num_samples: int, method: str, seed: tf.Tensor) -> tf.Tensor:

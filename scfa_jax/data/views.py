@@ -48,6 +48,27 @@ class GridSpec:
     return cls(data_config.grid_rows, data_config.grid_cols, data_config.tile_size)
 
 
+def local_grid_spec(data_config: ml_collections.ConfigDict) -> GridSpec:
+  """The grid of local views: ``local_grid``^2 frames in the global grid's image size.
+
+  Fewer frames at larger tiles keep the image, and so the compute per view,
+  what it is for a global view; the global grid must therefore be square.
+
+  Raises:
+    ValueError: the settings cannot give local images the global images' shape.
+  """
+  side, grid = data_config.grid_rows * data_config.tile_size, data_config.local_grid
+  if data_config.grid_rows != data_config.grid_cols:
+    raise ValueError(f'Local views need a square global grid, got config.data.grid_rows={data_config.grid_rows} '
+                     f'and grid_cols={data_config.grid_cols}.')
+  if grid < 1 or side % grid:
+    raise ValueError(f'config.data.local_grid={grid} must be >= 1 and divide the grid side of {side} px '
+                     '(grid_rows * tile_size).')
+  if data_config.local_frames_stride < 1:
+    raise ValueError(f'config.data.local_frames_stride must be >= 1, got {data_config.local_frames_stride}.')
+  return GridSpec(grid, grid, side // grid)
+
+
 def decode_frames(encoded: tf.Tensor) -> tf.Tensor:
   """Decodes M encoded frames (static M; JPEG, PNG, BMP or GIF) to uint8 [M, h, w, 3].
 

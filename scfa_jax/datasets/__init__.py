@@ -17,12 +17,14 @@ from scfa_jax import errors
 from scfa_jax.datasets.clip_builder import ClipBuilder
 from scfa_jax.datasets.hmdb51.hmdb51 import Hmdb51
 from scfa_jax.datasets.penn_action.penn_action import PennAction
+from scfa_jax.datasets.synthetic_detail.synthetic_detail import SyntheticDetail
 from scfa_jax.datasets.synthetic_motion.synthetic_motion import SyntheticMotion
 from scfa_jax.datasets.ucf101.ucf101 import Ucf101Manual
 from scfa_jax.datasets.video_folder.video_folder import VideoFolder
 
 BUILDERS: dict[str, type[tfds.core.GeneratorBasedBuilder]] = {
     'synthetic_motion': SyntheticMotion,
+    'synthetic_detail': SyntheticDetail,
     'hmdb51': Hmdb51,
     'penn_action': PennAction,
     'ucf101_manual': Ucf101Manual,

@@ -20,7 +20,7 @@ import dataclasses
 import numpy as np
 import tensorflow_datasets as tfds
 
-from scfa_jax.datasets import common
+from scfa_jax.datasets import generated
 
 CLASS_NAMES = ('move_right', 'move_left', 'move_down', 'move_up', 'grow', 'shrink')
 
@@ -88,7 +88,7 @@ def render_clip(rng: np.random.Generator, label: int, *, frame_size: int, num_fr
   return np.clip(frames, 0, 255).astype(np.uint8)
 
 
-class SyntheticMotion(tfds.core.GeneratorBasedBuilder):
+class SyntheticMotion(generated.GeneratedClips):
   """Procedurally generated motion clips (see module docstring)."""
 
   VERSION = tfds.core.Version('1.1.0')
@@ -99,28 +99,5 @@ class SyntheticMotion(tfds.core.GeneratorBasedBuilder):
                             train_per_class=4, test_per_class=2, frame_size=24, min_frames=8, max_frames=20),
   ]
   DEFAULT_CONFIG_NAME = 'default'
-
-  def _info(self) -> tfds.core.DatasetInfo:
-    return self.dataset_info_from_configs(
-        features=common.video_features(CLASS_NAMES),
-        supervised_keys=None,
-        description=__doc__,
-    )
-
-  def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-    del dl_manager  # Nothing to download.
-    cfg = self.builder_config
-    return {
-        'train': self._generate_examples(split_id=0, per_class=cfg.train_per_class),
-        'test': self._generate_examples(split_id=1, per_class=cfg.test_per_class),
-    }
-
-  def _generate_examples(self, split_id: int, per_class: int):
-    cfg = self.builder_config
-    for label in range(len(CLASS_NAMES)):
-      for index in range(per_class):
-        rng = np.random.default_rng([cfg.seed, split_id, label, index])
-        num_frames = int(rng.integers(cfg.min_frames, cfg.max_frames + 1))
-        frames = render_clip(rng, label, frame_size=cfg.frame_size, num_frames=num_frames)
-        video_id = f'{CLASS_NAMES[label]}_{split_id}_{index:04d}'
-        yield video_id, common.make_example(frames, label=label, video_id=video_id, shorter_side=0)
+  CLASS_NAMES = CLASS_NAMES
+  render_clip = staticmethod(render_clip)
