@@ -18,6 +18,7 @@ import ml_collections
 from scfa_jax import errors
 from scfa_jax.data import preprocessing
 from scfa_jax.data import sampling
+from scfa_jax.data import views
 from scfa_jax.models import resnet
 
 # A 1x1 "grid" is the single-frame baseline (configs/demo_single_frame.py); 8x8 = 64 frames per view,
@@ -78,6 +79,12 @@ RULES: tuple[Rule, ...] = (
     at_least('data.shuffle_buffer', 1),
     one_of('data.preprocessing', ('auto',) + tuple(preprocessing.MODES)),
     at_least('data.prefetch_to_device', 0),
+    at_least('data.num_global_views', 1),
+    at_least('data.num_local_views', 0),
+    at_least('data.local_grid', 1),
+    at_least('data.local_frames_stride', 1),
+    at_least('data.balanced_batches_per_class', 0),
+    at_least('loss.queue_size', 0),
     Rule('data.augment.crop_scale', _range_pair(0.0, 1.0), '(min, max) with 0 < min <= max <= 1'),
     Rule('data.augment.crop_ratio', _range_pair(0.0, None), '(min, max) with 0 < min <= max'),
     between('data.augment.brightness', 0.0, 1.0),
@@ -150,11 +157,25 @@ def problems(config: ml_collections.ConfigDict, *, device_count: int) -> list[st
     device_count: devices of all hosts (``jax.device_count()``), which the
       global batch sizes are split over.
   """
-  found = _rule_problems(config, RULES)
+  found = _rule_problems(config, RULES) + _combination_problems(config)
   for field in ('train.batch_size', 'eval.batch_size'):
     _, value = _get(config, field)
     if isinstance(value, int) and value >= 1 and value % device_count:
       found.append(_problem(field, value, f'a multiple of the {device_count} devices (it is split over them)'))
+  return found
+
+
+def _combination_problems(config: ml_collections.ConfigDict) -> list[str]:
+  """Fields that are fine alone but cannot work together."""
+  found = []
+  if _get(config, 'data.num_local_views')[1]:
+    try:
+      views.local_grid_spec(config.data)
+    except ValueError as e:  # its message names the fields and what would fit
+      found.append(str(e))
+  queue_size = _get(config, 'loss.queue_size')[1]
+  if queue_size and config.loss.name != 'supcon':
+    found.append(f"config.loss.queue_size={queue_size} needs config.loss.name='supcon' (0 turns the queue off).")
   return found
 
 

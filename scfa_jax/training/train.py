@@ -155,7 +155,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                           learning_rate_fn=run.schedule), donate_state=True)
     state = loop.fit(state, p_train_step,
                      parallel.prefetch_to_device(dataset.as_numpy_iterator(), config.data.prefetch_to_device),
-                     start_step=start_step, last_step=last_step, grids_per_step=2 * config.train.batch_size,
+                     start_step=start_step, last_step=last_step, grids_per_step=sum(input_pipeline.view_counts(config.data)) * config.train.batch_size,
                      log_every_steps=config.train.log_every_steps, ckpt_every_steps=config.ckpt.every_steps,
                      manager=run.manager, writer=writer,
                      nan_hint='Lower config.optim.learning_rate, or set config.optim.grad_clip_norm.')
