@@ -28,6 +28,7 @@ from scfa_jax.models import pretrained
 from scfa_jax.models import scfa
 from scfa_jax.training import checkpointing
 from scfa_jax.training import loop
+from scfa_jax.training import memory_queue
 from scfa_jax.training import parallel
 from scfa_jax.training import steps
 
@@ -43,6 +44,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     raise ValueError(f'Grid {config.data.grid_rows}x{config.data.grid_cols} is outside 1x1..8x8.')
   if config.loss.name not in ('supcon', 'cross_entropy'):
     raise ValueError(f"config.loss.name must be 'supcon' or 'cross_entropy', got {config.loss.name!r}.")
+  if config.loss.queue_size < 0 or (config.loss.queue_size and config.loss.name != 'supcon'):
+    raise ValueError(f'config.loss.queue_size={config.loss.queue_size}: a memory queue needs size >= 0 and the '
+                     "supcon loss (0 turns it off).")
 
 
 def create_train_state(rng: jax.Array, model: scfa.SCFAModel, image_shape: tuple[int, int, int],
@@ -93,6 +97,8 @@ def _set_up(config: ml_collections.ConfigDict, workdir: str) -> _Run:
   schedule = loop.learning_rate_schedule(config.optim, steps_per_epoch=steps_per_epoch, total_steps=total_steps)
   state = create_train_state(jax.random.key(config.seed), model, spec.image_shape,
                              loop.create_optimizer(config.optim, schedule), config.model)
+  if config.loss.queue_size:
+    state = state.replace(queue=memory_queue.init(config.loss.queue_size, config.model.proj_dim))
   manager = checkpointing.create_manager(workdir, config.ckpt)
   state = checkpointing.restore_latest(manager, state)
   return _Run(builder, schedule, state, manager, preprocessing_mode, local_batch, total_steps)
