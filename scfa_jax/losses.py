@@ -30,6 +30,7 @@ def supcon_loss(
     base_temperature: float = 0.07,
     valid: Optional[Array] = None,
     axis_name: Optional[str] = None,
+    memory: Optional[tuple[Array, Array, Array]] = None,
 ) -> tuple[Array, dict[str, Array]]:
   """Supervised contrastive loss over all views in the (global) batch.
 
@@ -45,6 +46,9 @@ def supcon_loss(
     base_temperature: the loss is scaled by t / base_temperature (SupContrast).
     valid: optional [n] bool; False rows (padding) are neither anchors nor contrasts.
     axis_name: pmap axis; anchors are contrasted against the batch gathered from all devices.
+    memory: optional (projections [K, d], labels [K], valid [K]) of earlier batches
+      (``training.memory_queue``): extra contrasts for every anchor, positives by
+      label, never anchors themselves, and no gradient flows into them.
 
   Returns:
     (loss share, aux) where aux holds 'num_anchors' (global count of anchors with a positive).
@@ -61,6 +65,11 @@ def supcon_loss(
     labels_all = jax.lax.all_gather(labels, axis_name, tiled=True)
     valid_all = jax.lax.all_gather(valid, axis_name, tiled=True)
     offset = jax.lax.axis_index(axis_name) * n
+  if memory is not None:  # appended after the batch: no memory index is ever an anchor's own
+    memory_z, memory_labels, memory_valid = memory
+    z_all = jnp.concatenate([z_all, jax.lax.stop_gradient(memory_z.astype(jnp.float32))])
+    labels_all = jnp.concatenate([labels_all, memory_labels.astype(jnp.int32)])
+    valid_all = jnp.concatenate([valid_all, memory_valid])
 
   logits = (z @ z_all.T) / temperature  # [n, N]
   is_self = jnp.arange(z_all.shape[0])[None, :] == (offset + jnp.arange(n))[:, None]

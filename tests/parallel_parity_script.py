@@ -1,11 +1,13 @@
 """Runs one SCFA train step on all local devices and on one device; prints the differences as JSON.
 
 Run by tests/test_parallel.py with XLA_FLAGS=--xla_force_host_platform_device_count=8
-(the flag must be set before JAX starts, hence a separate process).
+(the flag must be set before JAX starts, hence a separate process). ``--queue_size=K``
+adds a SupCon memory queue (tests/test_memory_queue.py).
 """
 
 import functools
 import json
+import sys
 
 import jax
 import numpy as np
@@ -15,10 +17,12 @@ from scfa_jax.models import scfa
 from scfa_jax.training import parallel
 from scfa_jax.training import steps
 from scfa_jax.training import loop
+from scfa_jax.training import memory_queue
 from scfa_jax.training import train
 
 
 def main():
+  queue_size = int(next((a.split('=')[1] for a in sys.argv[1:] if a.startswith('--queue_size=')), 0))
   config = base_config.get_config()
   config.model.update(depth=18, width=4, proj_hidden_dim=16, proj_dim=8, sync_batch_norm=True)
   config.optim.learning_rate = 1e-4
@@ -33,6 +37,8 @@ def main():
   schedule = loop.learning_rate_schedule(config.optim, steps_per_epoch=1, total_steps=10)
   state = train.create_train_state(jax.random.key(0), model, (32, 32, 3),
                                    loop.create_optimizer(config.optim, schedule), config.model)
+  if queue_size:
+    state = state.replace(queue=memory_queue.init(queue_size, config.model.proj_dim))
   step_fn = functools.partial(steps.train_step, loss_config=config.loss, preprocessing_mode='imagenet',
                               learning_rate_fn=schedule)
 
@@ -48,9 +54,15 @@ def main():
   single_state, single_metrics = one(single_state, single_batch)
 
   def max_diff(a, b):
-    return float(max(np.max(np.abs(np.asarray(x) - np.asarray(y))) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))))
+    return float(max(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64)))
+                     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))))
 
+  queue = {}
+  if queue_size:
+    queue = {'queue_filled': int(np.asarray(single_state.queue['valid']).sum()),
+             'queue_max_abs_diff': max_diff(multi_state.queue, single_state.queue)}
   print(json.dumps({
+      **queue,
       'num_devices': num_devices,
       'params_max_abs_diff': max_diff(multi_state.params, single_state.params),
       'batch_stats_max_abs_diff': max_diff(multi_state.batch_stats, single_state.batch_stats),

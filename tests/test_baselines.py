@@ -6,6 +6,7 @@ from flax import traverse_util
 
 from configs import demo
 from configs import demo_ce
+from configs import demo_queue
 from configs import demo_shuffled
 from configs import demo_single_frame
 from scfa_jax import datasets
@@ -22,6 +23,7 @@ def _demo_grid_side() -> int:
     (demo_ce, lambda: {'loss.name': 'cross_entropy'}),
     (demo_single_frame, lambda: {'data.grid_rows': 1, 'data.grid_cols': 1, 'data.tile_size': _demo_grid_side()}),
     (demo_shuffled, lambda: {'data.shuffle_frames': True}),
+    (demo_queue, lambda: {'train.batch_size': 8, 'loss.queue_size': 48}),
 ])
 def test_baseline_changes_only_what_it_names(module, expected):
   base, variant = (traverse_util.flatten_dict(c.get_config().to_dict(), sep='.') for c in (demo, module))

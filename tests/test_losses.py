@@ -127,3 +127,48 @@ def test_cross_entropy_matches_numpy():
   log_softmax = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
   np.testing.assert_allclose(loss, -log_softmax[np.arange(5), labels].mean(), rtol=1e-5)
   np.testing.assert_allclose(aux['accuracy'], np.mean(logits.argmax(-1) == labels), rtol=1e-6)
+
+
+def supcon_with_memory_reference(z, labels, memory_z, memory_labels, temperature, xp=np):
+  """The formula with the queue: anchors are the batch rows; A(i) = the other batch rows and every queue entry."""
+  n = z.shape[0]
+  contrasts = [(z[a], labels[a]) for a in range(n)] + list(zip(memory_z, memory_labels))
+  per_anchor = []
+  for i in range(n):
+    others = [c for a, c in enumerate(contrasts) if a != i]
+    positives = [v for v, label in others if label == labels[i]]
+    if not positives:
+      continue
+    denominator = sum(xp.exp(xp.dot(z[i], v) / temperature) for v, _ in others)
+    terms = [xp.log(xp.exp(xp.dot(z[i], p) / temperature) / denominator) for p in positives]
+    per_anchor.append(-(temperature / 0.07) * sum(terms) / len(positives))
+  return sum(per_anchor) / len(per_anchor)
+
+
+@pytest.mark.parametrize('num_videos,queue_size,num_classes', [(3, 4, 2), (4, 10, 5), (2, 6, 6)])
+def test_memory_queue_matches_reference_values_and_gradients(num_videos, queue_size, num_classes):
+  rng = np.random.default_rng(queue_size)
+  z, labels = _views(rng, num_videos, num_classes)
+  memory_z = _unit(rng.normal(size=(queue_size, z.shape[1]))).astype(np.float32)
+  memory_labels = rng.integers(0, num_classes, size=queue_size)
+  memory = (jnp.asarray(memory_z), jnp.asarray(memory_labels), jnp.ones(queue_size, bool))
+  ours = lambda z: losses.supcon_loss(z, jnp.asarray(labels), temperature=0.1, memory=memory)[0]
+  ref = lambda z: supcon_with_memory_reference(z, labels, jnp.asarray(memory_z), memory_labels, 0.1, xp=jnp)
+  np.testing.assert_allclose(ours(jnp.asarray(z)), ref(jnp.asarray(z, jnp.float32)), rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(jax.grad(ours)(jnp.asarray(z)), jax.grad(ref)(jnp.asarray(z)), rtol=1e-4, atol=1e-5)
+  assert float(ours(jnp.asarray(z))) != pytest.approx(float(losses.supcon_loss(jnp.asarray(z), jnp.asarray(labels),
+                                                                                temperature=0.1)[0]))
+
+
+def test_empty_queue_entries_change_nothing():
+  rng = np.random.default_rng(5)
+  z, labels = _views(rng, 4, 2)
+  filled = _unit(rng.normal(size=(3, z.shape[1]))).astype(np.float32)
+  memory_z = np.concatenate([filled, np.zeros((5, z.shape[1]), np.float32)])
+  memory_labels = np.array([0, 1, 1, 0, 0, 0, 0, 0])
+  valid = np.arange(8) < 3  # a fresh queue: only 3 entries written so far
+  masked = losses.supcon_loss(jnp.asarray(z), jnp.asarray(labels),
+                              memory=(jnp.asarray(memory_z), jnp.asarray(memory_labels), jnp.asarray(valid)))[0]
+  direct = losses.supcon_loss(jnp.asarray(z), jnp.asarray(labels),
+                              memory=(jnp.asarray(filled), jnp.asarray(memory_labels[:3]), jnp.ones(3, bool)))[0]
+  np.testing.assert_allclose(masked, direct, rtol=1e-6)

@@ -16,15 +16,17 @@ from flax.training import train_state
 
 from scfa_jax import losses
 from scfa_jax.data import preprocessing
+from scfa_jax.training import memory_queue
 from scfa_jax.training.parallel import AXIS
 
 Array = Any
 
 
 class TrainState(train_state.TrainState):
-  """Adam state, params and the BatchNorm running statistics."""
+  """Adam state, params, the BatchNorm running statistics and the optional SupCon memory queue."""
 
   batch_stats: Any = None
+  queue: Any = None  # memory_queue.Queue when config.loss.queue_size > 0
 
 
 def stack_views(views: Array, labels: Array) -> tuple[Array, Array]:
@@ -34,12 +36,27 @@ def stack_views(views: Array, labels: Array) -> tuple[Array, Array]:
   return images, jnp.tile(labels, v)
 
 
+def global_view_major(x: Array, num_views: int, axis_name: str | None) -> Array:
+  """This device's view-major rows [V*b, ...] -> the global batch's [V*B, ...] in the order one device has.
+
+  Devices hold consecutive videos, so a plain all-gather would interleave views
+  by device; reordering makes the result independent of the device count.
+  """
+  if axis_name is None:
+    return x
+  gathered = jax.lax.all_gather(x, axis_name)  # [D, V*b, ...]
+  d, rows = gathered.shape[:2]
+  per_view = gathered.reshape((d, num_views, rows // num_views) + x.shape[1:])
+  return jnp.swapaxes(per_view, 0, 1).reshape((num_views * d * (rows // num_views),) + x.shape[1:])
+
+
 def compute_loss(outputs: dict[str, Array], labels: Array, loss_config: ml_collections.ConfigDict,
-                 axis_name: str | None) -> tuple[Array, dict[str, Array]]:
+                 axis_name: str | None, queue: memory_queue.Queue | None = None) -> tuple[Array, dict[str, Array]]:
   """The configured loss (this device's share of the global mean) and its extra metrics."""
   if loss_config.name == 'supcon':
     return losses.supcon_loss(outputs['projection'], labels, temperature=loss_config.temperature,
-                              base_temperature=loss_config.base_temperature, axis_name=axis_name)
+                              base_temperature=loss_config.base_temperature, axis_name=axis_name,
+                              memory=memory_queue.contrasts(queue))
   if loss_config.name == 'cross_entropy':
     return losses.cross_entropy_loss(outputs['logits'], labels, axis_name=axis_name)
   raise ValueError(f"Unknown config.loss.name {loss_config.name!r}; expected 'supcon' or 'cross_entropy'.")
@@ -60,16 +77,21 @@ def train_step(state: TrainState, batch: dict[str, Array], *, loss_config: ml_co
   def loss_fn(params):
     outputs, updates = state.apply_fn({'params': params, 'batch_stats': state.batch_stats}, images,
                                       train=True, mutable=['batch_stats'])
-    loss, aux = compute_loss(outputs, labels, loss_config, axis_name)
-    return loss, (updates['batch_stats'], aux)
+    loss, aux = compute_loss(outputs, labels, loss_config, axis_name, state.queue)
+    return loss, (updates['batch_stats'], aux, outputs['projection'])
 
-  (loss, (batch_stats, aux)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  (loss, (batch_stats, aux, projections)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   if axis_name is not None:
     grads = jax.lax.psum(grads, axis_name)
     loss = jax.lax.psum(loss, axis_name)
     # A no-op with synchronised BatchNorm; otherwise keeps replicas identical.
     batch_stats = jax.lax.pmean(batch_stats, axis_name)
   new_state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
+  if state.queue is not None:  # every device pushes the whole global batch, so the queues stay identical
+    num_views = batch['views'].shape[1]
+    new_state = new_state.replace(queue=memory_queue.enqueue(
+        state.queue, global_view_major(jax.lax.stop_gradient(projections), num_views, axis_name),
+        global_view_major(labels, num_views, axis_name)))
   metrics = {
       'loss': loss,
       'learning_rate': learning_rate_fn(state.step),

@@ -30,6 +30,7 @@ from scfa_jax.models import pretrained
 from scfa_jax.models import scfa
 from scfa_jax.training import checkpointing
 from scfa_jax.training import loop
+from scfa_jax.training import memory_queue
 from scfa_jax.training import parallel
 from scfa_jax.training import steps
 from scfa_jax.training import workdir_config
@@ -112,6 +113,8 @@ def _set_up(config: ml_collections.ConfigDict, workdir: str, *, mode: str, allow
   schedule = loop.learning_rate_schedule(config.optim, steps_per_epoch=steps_per_epoch, total_steps=total_steps)
   state = create_train_state(jax.random.key(config.seed), model, spec.image_shape,
                              loop.create_optimizer(config.optim, schedule), config.model)
+  if config.loss.queue_size:
+    state = state.replace(queue=memory_queue.init(config.loss.queue_size, config.model.proj_dim))
   manager = checkpointing.create_manager(workdir, config.ckpt)
   state = checkpointing.restore_latest(manager, state)
   return _Run(builder, schedule, state, manager, preprocessing_mode, local_batch, total_steps)
