@@ -66,14 +66,20 @@ def main(argv: list[str]) -> None:
   from scfa_jax.training import checkpointing  # pylint: disable=g-import-not-at-top
   from scfa_jax.training import train  # pylint: disable=g-import-not-at-top
   logging.info('JAX process %d/%d, local devices: %s', jax.process_index(), jax.process_count(), jax.local_devices())
-  if FLAGS.mode == 'train':
-    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
-    return
+  from scfa_jax.training import loop  # pylint: disable=g-import-not-at-top
+  from scfa_jax.training import preemption  # pylint: disable=g-import-not-at-top
   try:
-    train.evaluate_workdir(FLAGS.config, FLAGS.workdir)
-  except checkpointing.NoCheckpointError as e:  # a usage mistake, not a crash: one line, no traceback
+    if FLAGS.mode == 'train':
+      train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    else:
+      train.evaluate_workdir(FLAGS.config, FLAGS.workdir)
+  except preemption.TrainingInterrupted as e:  # saved; not an error: one line, exit 128 + signal
+    print(f'{sys.argv[0]}: {e}', file=sys.stderr)
+    sys.exit(e.exit_code)
+  except (checkpointing.NoCheckpointError, checkpointing.BrokenCheckpointsError, checkpointing.CheckpointMismatchError,
+          loop.NonFiniteError) as e:  # not a bug: one line, no traceback
     print(f'{sys.argv[0]}: error: {e}', file=sys.stderr)
-    sys.exit(1)
+    sys.exit(getattr(e, 'exit_code', 1))
 
 
 if __name__ == '__main__':
