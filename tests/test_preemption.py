@@ -7,6 +7,7 @@ parameters of an uninterrupted run (computed in-process once).
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,11 +18,13 @@ import orbax.checkpoint as ocp
 import pytest
 
 from scfa_jax.training import checkpointing
+from scfa_jax.training import loop
+from scfa_jax.training import preemption
 from scfa_jax.training import train
 from tests.conftest import make_tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EPOCHS = 20  # 3 steps per epoch: 60 steps, a checkpoint after each, so there is time to signal mid-run
+EPOCHS = 10  # 3 steps per epoch: 30 steps, a checkpoint after each, so there is time to signal mid-run
 LAST_STEP = 3 * EPOCHS
 
 
@@ -147,3 +150,65 @@ def test_no_intact_checkpoint_is_one_line_exit_1(tiny_data_dir, tmp_path, cache_
   last_line = proc.stderr.strip().splitlines()[-1]
   assert 'error: No intact checkpoint' in last_line and str(workdir / 'checkpoints' / '1') in last_line
   assert 'restarts training from scratch' in last_line
+
+
+class _Writer:
+  def write_scalars(self, step, scalars):
+    del step, scalars
+
+  def flush(self):
+    pass
+
+
+def test_sigint_in_fit_saves_that_step_and_raises_130(tmp_path):
+  """In-process: Ctrl-C during step 3 of 10 ends fit after saving step 3; the handlers are restored."""
+  manager = checkpointing.create_manager(str(tmp_path), make_tiny_config('').ckpt)
+
+  def step_fn(state, batch):
+    if batch == 3:
+      os.kill(os.getpid(), signal.SIGINT)
+    return {'w': state['w'] + 1}, {'loss': np.float32(1.0), 'grad_norm': np.float32(1.0)}
+
+  handler = signal.getsignal(signal.SIGINT)
+  with pytest.raises(preemption.TrainingInterrupted) as stopped:
+    loop.fit({'w': np.zeros(2, np.float32)}, step_fn, iter(range(1, 11)), start_step=0, last_step=10,
+             grids_per_step=1, log_every_steps=5, ckpt_every_steps=5, manager=manager, writer=_Writer(),
+             nan_hint='')
+  assert stopped.value.exit_code == 130 and stopped.value.step == 3
+  assert 'SIGINT after step 3' in str(stopped.value)
+  assert manager.all_steps() == [3]
+  np.testing.assert_array_equal(manager.restore(3, args=ocp.args.StandardRestore())['w'], [3.0, 3.0])
+  assert signal.getsignal(signal.SIGINT) is handler
+  manager.close()
+
+
+def test_a_second_signal_is_not_caught():
+  """After the first Ctrl-C the previous handler is back, so a second one quits at once."""
+  with preemption.StopOnSignal() as signals:
+    assert not signals.should_stop(1)
+    os.kill(os.getpid(), signal.SIGINT)
+    assert signals.should_stop(2) and signals.signum == signal.SIGINT
+    with pytest.raises(KeyboardInterrupt):
+      os.kill(os.getpid(), signal.SIGINT)
+
+
+@pytest.mark.parametrize('signal_name', ['SIGTERM', 'SIGINT'])
+def test_two_processes_stop_at_the_same_step(signal_name):
+  """A signal to one of two JAX processes stops both at one agreed step (JAX's preemption sync point)."""
+  with socket.socket() as s:
+    s.bind(('localhost', 0))
+    port = s.getsockname()[1]
+  script = os.path.join(ROOT, 'tests', 'preemption_multihost_script.py')
+  env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''), JAX_PLATFORMS='cpu')
+  procs = [subprocess.Popen([sys.executable, script, str(port), str(i), signal_name], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(2)]
+  try:
+    outputs = [p.communicate(timeout=120) for p in procs]
+  finally:
+    for p in procs:
+      if p.poll() is None:
+        p.kill()
+  lines = [out.strip().splitlines()[-1] if out.strip() else err[-2000:] for out, err in outputs]
+  steps = [line.split()[1] if line.startswith('stop ') else line for line in lines]
+  assert steps[0] == steps[1] and int(steps[0]) > 5, lines
+  assert lines[1].split()[2] == str(int(getattr(signal, signal_name)))  # the signalled host reports its signal
