@@ -83,6 +83,9 @@ def get_config() -> ml_collections.ConfigDict:
   train.num_epochs = 100  # Passes over the training split.
   train.log_every_steps = 50  # Console/TensorBoard scalars every N steps.
   train.max_steps = -1  # >0 stops after this step (the schedule still spans num_epochs); -1 = train all epochs.
+  # A step with a non-finite loss or gradient norm stops the run before anything is saved (False), or its update
+  # is dropped and counted as train/skipped_steps (True; rare overflows, e.g. with bfloat16, then do not end a run).
+  train.skip_nonfinite_steps = False
 
   config.ckpt = ckpt = ml_collections.ConfigDict()
   ckpt.every_steps = 1000  # Save a checkpoint every N steps (and always at the end).

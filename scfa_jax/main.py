@@ -71,9 +71,13 @@ def main(argv: list[str]) -> None:
   from scfa_jax import errors  # pylint: disable=g-import-not-at-top
   from scfa_jax.training import train  # pylint: disable=g-import-not-at-top
   logging.info('JAX process %d/%d, local devices: %s', jax.process_index(), jax.process_count(), jax.local_devices())
+  from scfa_jax.training import preemption  # pylint: disable=g-import-not-at-top
   run = train.train_and_evaluate if FLAGS.mode == 'train' else train.evaluate_workdir
   try:
     run(FLAGS.config, FLAGS.workdir, allow_config_change=FLAGS.allow_config_change)
+  except preemption.TrainingInterrupted as e:  # saved; not an error: one line, exit 128 + signal
+    print(f'{sys.argv[0]}: {e}', file=sys.stderr)
+    sys.exit(e.exit_code)
   except errors.UserError as e:  # a mistake the message says how to fix, not a bug: no traceback
     print(f'{sys.argv[0]}: error: {e}', file=sys.stderr)
     sys.exit(e.exit_code)

@@ -135,7 +135,8 @@ def finetune(pretrained: steps.TrainState, pretrained_step: int, builder: tfds.c
         start_step=start_step, num_views=1)
     p_train_step = parallel.pmap_step(
         functools.partial(steps.train_step, loss_config=CROSS_ENTROPY, preprocessing_mode=preprocessing_mode,
-                          learning_rate_fn=schedule), donate_state=True)
+                          learning_rate_fn=schedule, skip_nonfinite=config.train.skip_nonfinite_steps),
+        donate_state=True)
     state = loop.fit(state, p_train_step,
                      parallel.prefetch_to_device(dataset.as_numpy_iterator(), config.data.prefetch_to_device),
                      start_step=start_step, last_step=total_steps, grids_per_step=config.train.batch_size,

@@ -1,7 +1,7 @@
 """The optimiser, its schedule and the step loop shared by pre-training and fine-tuning.
 
 ``fit`` owns the side effects of a training phase (console progress,
-TensorBoard scalars, NaN checks, periodic checkpoints) so that SupCon
+TensorBoard scalars, NaN checks, periodic checkpoints, stopping on signals) so that SupCon
 pre-training (``training.train``) and cross-entropy fine-tuning
 (``evaluation.finetune``) behave identically: both resume, log and stop alike.
 """
@@ -21,7 +21,9 @@ import optax
 import orbax.checkpoint as ocp
 import tqdm
 
+from scfa_jax import errors
 from scfa_jax.training import checkpointing
+from scfa_jax.training import preemption
 
 
 def learning_rate_schedule(optim_config: ml_collections.ConfigDict, *, steps_per_epoch: int,
@@ -64,11 +66,12 @@ class Progress:
     rates = {'steps_per_s': steps_per_s, 'grids_per_s': steps_per_s * self.grids_per_step}
     if self.enabled:
       eta = (self.total_steps - step) / max(steps_per_s, 1e-9)
-      line = (f'step {step}/{self.total_steps} ({100 * step / self.total_steps:.0f}%) | loss {scalars["loss"]:.4f} | '
+      loss = scalars.get('loss', math.nan)  # none when every update of the interval was skipped
+      line = (f'step {step}/{self.total_steps} ({100 * step / self.total_steps:.0f}%) | loss {loss:.4f} | '
               f'{rates["grids_per_s"]:.1f} grids/s | ETA {time.strftime("%H:%M:%S", time.gmtime(eta))}')
       if self._bar is not None:
         self._bar.update(step - self._bar.n)
-        self._bar.set_postfix_str(f'loss {scalars["loss"]:.4f}, {rates["grids_per_s"]:.0f} grids/s')
+        self._bar.set_postfix_str(f'loss {loss:.4f}, {rates["grids_per_s"]:.0f} grids/s')
       logging.info(line)
     return rates
 
@@ -77,32 +80,76 @@ class Progress:
       self._bar.close()
 
 
+class NonFiniteError(errors.UserError, FloatingPointError):
+  """A step produced a non-finite loss or gradient norm; nothing from it was saved."""
+
+  exit_code = 1
+
+
+def _summarize(pending: list[dict[str, np.ndarray]]) -> dict[str, float]:
+  """Means over a logging interval of the applied steps, and how many updates were skipped."""
+  applied = [m for m in pending if not m.get('skipped', 0)]
+  scalars = {k: float(np.mean([m[k] for m in applied])) for k in applied[0] if k != 'skipped'} if applied else {}
+  if 'skipped' in pending[-1]:
+    scalars['skipped_steps'] = float(sum(m['skipped'] for m in pending))
+  return scalars
+
+
+def _check_finite(metrics: list[dict[str, np.ndarray]], first_step: int, manager: ocp.CheckpointManager,
+                  nan_hint: str) -> None:
+  """Raises NonFiniteError at the first applied step with a non-finite loss or gradient norm."""
+  for step, m in enumerate(metrics, start=first_step):
+    if not m.get('skipped', 0) and not (np.isfinite(m['loss']) and np.isfinite(m['grad_norm'])):
+      latest = manager.latest_step()
+      last_good = (f'the last checkpoint, {manager.directory}/{latest}, is from before it' if latest is not None
+                   else 'no checkpoint was written')
+      raise NonFiniteError(
+          f'Loss {float(m["loss"])}, gradient norm {float(m["grad_norm"])} at step {step}: stopped without saving '
+          f'it ({last_good}). {nan_hint} Or set config.train.skip_nonfinite_steps=True to skip such updates.')
+
+
 def fit(state: Any, p_train_step: Callable[..., tuple[Any, dict[str, jax.Array]]],
         batches: Iterator[dict[str, jax.Array]], *, start_step: int, last_step: int, grids_per_step: int,
         log_every_steps: int, ckpt_every_steps: int, manager: ocp.CheckpointManager, writer: Any,
         nan_hint: str) -> Any:
   """Runs steps ``start_step + 1 .. last_step`` and returns the (replicated) state.
 
-  Scalars are averaged over each logging interval and fetched only at log
-  steps, so the host does not wait on the device every step. A non-finite loss
-  stops the run with ``nan_hint`` before a bad checkpoint is written.
+  Scalars are averaged over each logging interval and fetched only at log and
+  checkpoint steps, so the host does not wait on the device every step. Every
+  step's loss and gradient norm are checked before each save, so a checkpoint
+  never holds non-finite parameters: a bad step raises NonFiniteError with
+  ``nan_hint`` (steps the train step skipped itself, ``metrics['skipped']``,
+  are only counted). SIGTERM or SIGINT finish the current step, save it and
+  raise ``preemption.TrainingInterrupted``.
   """
   progress = Progress(start_step=start_step, total_steps=last_step, grids_per_step=grids_per_step,
                       enabled=jax.process_index() == 0)
-  pending: list[dict[str, jax.Array]] = []
-  for step in range(start_step + 1, last_step + 1):
-    state, metrics = p_train_step(state, next(batches))
-    pending.append(metrics)
-    if step % log_every_steps == 0 or step == last_step:
-      scalars = {k: float(np.mean([jax.device_get(m[k]) for m in pending])) for k in pending[-1]}
-      pending = []
-      if not math.isfinite(scalars['loss']):
-        raise FloatingPointError(f'Loss is {scalars["loss"]} at step {step}. {nan_hint} The last good checkpoint '
-                                 f'is in {manager.directory}.')
-      scalars.update(progress.update(step, scalars))
-      writer.write_scalars(step, {f'train/{k}': v for k, v in scalars.items()})
-    if step % ckpt_every_steps == 0 or step == last_step:
-      checkpointing.save(manager, step, state)
-  progress.close()
-  writer.flush()
+  pending: list[dict[str, Any]] = []  # metrics of the steps since the last log step
+  checked = 0  # how many of them were fetched and checked (at a checkpoint between log steps)
+  try:
+    with preemption.StopOnSignal() as signals:
+      for step in range(start_step + 1, last_step + 1):
+        state, metrics = p_train_step(state, next(batches))
+        pending.append(metrics)
+        stopping = signals.should_stop(step)
+        log = step % log_every_steps == 0 or step == last_step or stopping
+        save = step % ckpt_every_steps == 0 or step == last_step or stopping
+        if log or save:
+          pending = jax.device_get(pending)
+          _check_finite(pending[checked:], step - len(pending) + 1 + checked, manager, nan_hint)
+          checked = len(pending)
+        if log:
+          scalars = _summarize(pending)
+          pending, checked = [], 0
+          if scalars.get('skipped_steps'):
+            logging.warning('Skipped %d non-finite update(s) in the steps up to %d.', scalars['skipped_steps'], step)
+          scalars.update(progress.update(step, scalars))
+          writer.write_scalars(step, {f'train/{k}': v for k, v in scalars.items()})
+        if save:
+          checkpointing.save(manager, step, state)
+        if stopping:
+          raise preemption.TrainingInterrupted(signals.signum, step, str(manager.directory))
+  finally:
+    progress.close()
+    writer.flush()
   return state

@@ -64,12 +64,17 @@ def compute_loss(outputs: dict[str, Array], labels: Array, loss_config: ml_colle
 
 def train_step(state: TrainState, batch: dict[str, Array], *, loss_config: ml_collections.ConfigDict,
                preprocessing_mode: str, learning_rate_fn: Callable[[Array], Array],
-               axis_name: str | None = AXIS) -> tuple[TrainState, dict[str, Array]]:
+               axis_name: str | None = AXIS,
+               skip_nonfinite: bool = False) -> tuple[TrainState, dict[str, Array]]:
   """One optimiser step on this device's part of the global batch.
 
   Gradients are *summed* across devices because each device's loss is its
   share of the global mean (see ``scfa_jax.losses``): the update equals the
   single-device update on the whole global batch.
+
+  With ``skip_nonfinite`` an update whose loss or gradient norm is not finite
+  is dropped on the device (only ``step`` advances, so the data order and the
+  step numbering stay those of the run) and ``metrics['skipped']`` is 1.
   """
   images, labels = stack_views(batch['views'], batch['label'])
   images = preprocessing.normalize(images, preprocessing_mode)
@@ -98,7 +103,21 @@ def train_step(state: TrainState, batch: dict[str, Array], *, loss_config: ml_co
       'grad_norm': optax.tree.norm(grads),
       **aux,
   }
+  if skip_nonfinite:
+    new_state, metrics['skipped'] = skip_if_nonfinite(state, new_state, metrics['loss'], metrics['grad_norm'])
   return new_state, metrics
+
+
+def skip_if_nonfinite(state: TrainState, new_state: TrainState, loss: Array,
+                      grad_norm: Array) -> tuple[TrainState, Array]:
+  """``new_state`` if loss and gradient norm are finite, else ``state`` one step on; and 1.0 if skipped.
+
+  Loss and gradients are already reduced over devices, so every replica takes the same branch.
+  """
+  finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+  unchanged = state.replace(step=state.step + 1)
+  kept = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, unchanged)
+  return kept, 1.0 - finite.astype(jnp.float32)
 
 
 def embed_step(state: TrainState, batch: dict[str, Array], *, preprocessing_mode: str) -> dict[str, Array]:

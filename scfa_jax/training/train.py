@@ -155,7 +155,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                                                   seed=config.seed, start_step=start_step)
     p_train_step = parallel.pmap_step(
         functools.partial(steps.train_step, loss_config=config.loss, preprocessing_mode=run.preprocessing_mode,
-                          learning_rate_fn=run.schedule), donate_state=True)
+                          learning_rate_fn=run.schedule,
+                          skip_nonfinite=config.train.skip_nonfinite_steps), donate_state=True)
     state = loop.fit(state, p_train_step,
                      parallel.prefetch_to_device(dataset.as_numpy_iterator(), config.data.prefetch_to_device),
                      start_step=start_step, last_step=last_step, grids_per_step=sum(input_pipeline.view_counts(config.data)) * config.train.batch_size,
