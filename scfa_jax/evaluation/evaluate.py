@@ -23,6 +23,7 @@ import tensorflow_datasets as tfds
 
 from scfa_jax.evaluation import embeddings
 from scfa_jax.evaluation import finetune as finetune_lib
+from scfa_jax.evaluation import gallery
 from scfa_jax.evaluation import knn
 from scfa_jax.evaluation import linear_probe
 from scfa_jax.evaluation import metrics
@@ -108,6 +109,14 @@ def evaluate(state: Any, builder: tfds.core.DatasetBuilder, config: ml_collectio
     if config.eval.plots:
       results['figures'] = write_figures(results, test['features']['single_view'], labels, workdir=workdir,
                                          finetune_dir=finetune_dir, pretrain_name=config.loss.name)
+      # Retrieval gallery (scfa_jax.evaluation.gallery): drawn on its own; a failure is logged and left out.
+      try:
+        gallery.write(builder, config, train_features=train['features'], train_labels=train['label'],
+                      test_features=test['features']['single_view'], test_labels=labels,
+                      out=os.path.join(workdir, gallery.FILE_NAME))
+        results['figures']['retrieval_examples'] = gallery.FILE_NAME
+      except Exception:  # pylint: disable=broad-except
+        logging.exception('The retrieval gallery could not be drawn; the run goes on without it.')
     schema.validate(results)
     with open(os.path.join(workdir, RESULTS_FILE), 'w') as f:
       json.dump(results, f, indent=2)

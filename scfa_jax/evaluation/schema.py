@@ -132,7 +132,8 @@ RESULTS_SCHEMA: dict[str, Any] = {
             'description': 'PNG files written, relative to the workdir (empty when config.eval.plots is off).',
             'additionalProperties': False,
             'properties': {name: {'type': 'string', 'pattern': r'\.png$'}
-                           for name in ('confusion_matrix', 'embedding_map', 'training_curves')},
+                           for name in ('confusion_matrix', 'embedding_map', 'training_curves',
+                                        'retrieval_examples')},
         },
     },
 }
