@@ -13,8 +13,9 @@ scroll above it.
 TensorFlow 2.21 writes its C++ lines before absl logging is initialised, where
 ``TF_CPP_MIN_LOG_LEVEL`` no longer reaches them, so the command line
 (``filter_native_stderr=True``, set by ``main.py`` before TensorFlow is
-imported) also routes file descriptor 2 through a thread that drops lines in
-the C++ log format; Python's own ``sys.stderr`` keeps the real terminal.
+imported; notebooks too) also routes file descriptor 2 through a thread that
+drops lines in the C++ log format; Python's own ``sys.stderr`` keeps the real
+terminal.
 Fatal (``F``) lines always pass.
 """
 
@@ -96,8 +97,8 @@ def configure(verbose: bool = False, *, stream: Optional[TextIO] = None, filter_
   Args:
     verbose: keep every library's output and absl's line format.
     stream: where log lines go (default: sys.stderr at write time; notebooks pass sys.stdout).
-    filter_native_stderr: quiet mode also drops C++ log lines written to file descriptor 2 (command line only:
-      a notebook kernel's descriptor 2 is not the cell output anyway).
+    filter_native_stderr: quiet mode also drops C++ log lines written to file descriptor 2 (which ipykernel
+      forwards into the cell output).
   """
   root = logging.getLogger()
   for handler in list(root.handlers):
@@ -142,7 +143,8 @@ def _filter_native_stderr() -> None:
   read_end, write_end = os.pipe()
   os.dup2(write_end, 2)
   os.close(write_end)
-  sys.stderr = os.fdopen(os.dup(real), 'w', buffering=1, errors='backslashreplace')
+  if _fileno(sys.stderr) == 2:  # a terminal or file; a notebook kernel's sys.stderr is its own stream already
+    sys.stderr = os.fdopen(os.dup(real), 'w', buffering=1, errors='backslashreplace')
   _native_filter = threading.Thread(target=_pump, args=(read_end, real), name='native-stderr-filter', daemon=True)
   _native_filter.start()
 
@@ -150,6 +152,13 @@ def _filter_native_stderr() -> None:
     os.dup2(real, 2)
     _native_filter.join(timeout=2.0)
   atexit.register(restore)
+
+
+def _fileno(stream: TextIO) -> int:
+  try:
+    return stream.fileno()
+  except (AttributeError, OSError, ValueError):
+    return -1
 
 
 def _pump(read_end: int, real: int) -> None:

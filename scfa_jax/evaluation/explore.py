@@ -198,6 +198,10 @@ def retrieval(run: Run, embedded: Embeddings, queries: Sequence[int] = (), *, k:
       test_features=embedded.test_features, test_labels=embedded.test_labels, out=out, queries=queries, k=k))
 
 
-def figure_files(run: Run) -> dict[str, str]:
-  """{figure name: path} of the PNGs the run itself wrote."""
-  return {name: os.path.join(run.workdir, file) for name, file in run.results['figures'].items()}
+def run_figures(run: Run) -> dict[str, PNG]:
+  """{figure name: image} of the PNGs the run itself wrote (results.json ``figures``)."""
+  figures = {}
+  for name, file in run.results['figures'].items():
+    with open(os.path.join(run.workdir, file), 'rb') as f:
+      figures[name] = PNG(f.read())
+  return figures
