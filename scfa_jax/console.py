@@ -91,7 +91,8 @@ class TqdmHandler(logging.Handler):
       self.handleError(record)
 
 
-def configure(verbose: bool = False, *, stream: Optional[TextIO] = None, filter_native_stderr: bool = False) -> None:
+def configure(verbose: bool = False, *, stream: Optional[TextIO] = None,
+              filter_native_stderr: bool = False) -> None:
   """Sets up the console for a run: quiet unless ``verbose``. Idempotent.
 
   Args:

@@ -63,6 +63,8 @@ def evaluate(state: Any, builder: tfds.core.DatasetBuilder, config: ml_collectio
   """
   class_names = list(builder.info.features['label'].names)
   num_clips = config.eval.num_test_clips
+  logging.info('Evaluating step %d: embedding the %s and %s splits (%d view(s) per test video), then the '
+               'protocols.', step, config.data.train_split, config.data.test_split, num_clips)
   p_embed = parallel.pmap_step(functools.partial(steps.embed_step, preprocessing_mode=preprocessing_mode),
                                donate_state=False)
   extract = functools.partial(embeddings.extract, p_embed, builder=builder, data_config=config.data,

@@ -154,7 +154,8 @@ def confusion_matrices(run: Run, protocols: Sequence[str] = ()) -> PNG:
 
 def per_class_table(run: Run) -> Table:
   """Per class: test videos, then the single-view accuracy of each classification protocol."""
-  entries = {n: e['single_view'] for n, e in run.results['protocols'].items() if n in schema.CLASSIFICATION_PROTOCOLS}
+  entries = {n: e['single_view'] for n, e in run.results['protocols'].items()
+             if n in schema.CLASSIFICATION_PROTOCOLS}
   first = next(iter(entries.values()))
   counts = np.asarray(first['confusion_matrix']).sum(axis=1)
   rows = [[name, int(count)] + [entry['per_class_top1'][name] for entry in entries.values()]
