@@ -8,7 +8,6 @@ here; everything numeric is in pure modules it composes.
 from __future__ import annotations
 
 import functools
-import logging
 import os
 from typing import Any, NamedTuple
 
@@ -154,6 +153,8 @@ def evaluate_workdir(config: ml_collections.ConfigDict, workdir: str) -> dict[st
         f'No checkpoint in {checkpoint_dir}: --mode=eval evaluates a trained workdir. Train first '
         '(--mode=train, the default) or pass the --workdir of a finished run.')
   run = _set_up(config, workdir)
+  startup.log_summary(startup.summary_lines(config, run.builder, workdir=workdir, start_step=int(run.state.step),
+                                            last_step=int(run.state.step), preprocessing_mode=run.preprocessing_mode))
   writer = writer_lib.create_writer(workdir)
   results = evaluate_lib.evaluate(parallel.replicate(run.state), run.builder, config,
                                   preprocessing_mode=run.preprocessing_mode, workdir=workdir, writer=writer,
