@@ -12,13 +12,14 @@ listing files, without a traceback. The logic lives in importable libraries
 (``scfa_jax.training.train``) so that notebooks call the same code.
 """
 
-import logging as py_logging
 import sys
 
 from absl import app
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
+
+from scfa_jax import console
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, TensorBoard events and results.json.')
@@ -50,19 +51,11 @@ def parse_flags(argv: list[str]) -> list[str]:
     sys.exit(2)
 
 
-class _LibraryInfoFilter(py_logging.Filter):
-  """Drops INFO chatter of orbax and TFDS (dozens of lines per checkpoint); warnings still pass."""
-
-  _NOISY = ('/orbax/', '/tensorflow_datasets/', '/etils/')
-
-  def filter(self, record: py_logging.LogRecord) -> bool:
-    return record.levelno >= py_logging.WARNING or not any(p in record.pathname for p in self._NOISY)
-
-
 def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  logging.get_absl_handler().addFilter(_LibraryInfoFilter())
+  # Before TensorFlow is imported: its C++ log level is read once, at import.
+  console.configure(verbose=console.is_verbose(FLAGS.verbosity), filter_native_stderr=True)
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tf.config.set_visible_devices([], 'GPU')  # tf.data only; keep the GPUs for JAX.
   import jax  # pylint: disable=g-import-not-at-top
@@ -70,8 +63,11 @@ def main(argv: list[str]) -> None:
     jax.distributed.initialize()  # Cluster details come from the environment (TPU metadata, SLURM, ...).
   from scfa_jax import errors  # pylint: disable=g-import-not-at-top
   from scfa_jax.training import train  # pylint: disable=g-import-not-at-top
-  logging.info('JAX process %d/%d, local devices: %s', jax.process_index(), jax.process_count(), jax.local_devices())
   from scfa_jax.training import preemption  # pylint: disable=g-import-not-at-top
+  from scfa_jax.training import startup  # pylint: disable=g-import-not-at-top
+  if jax.process_index() == 0:
+    logging.info(startup.command_line(config_flags.get_config_filename(FLAGS['config']),
+                                      config_flags.get_override_values(FLAGS['config'])))
   run = train.train_and_evaluate if FLAGS.mode == 'train' else train.evaluate_workdir
   try:
     run(FLAGS.config, FLAGS.workdir, allow_config_change=FLAGS.allow_config_change)

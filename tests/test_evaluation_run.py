@@ -58,7 +58,7 @@ def test_results_file_validates_and_agrees_with_itself(trained):
 
 def test_figures_are_valid_pngs(trained):
   _, workdir, results = trained
-  assert set(results['figures']) == {'confusion_matrix', 'embedding_map', 'training_curves'}
+  assert set(results['figures']) == {'confusion_matrix', 'embedding_map', 'training_curves', 'retrieval_examples'}
   for name in results['figures'].values():
     with Image.open(os.path.join(workdir, name)) as image:
       image.verify()  # raises on a truncated or corrupt file

@@ -66,6 +66,8 @@ def evaluate(state: Any, builder: tfds.core.DatasetBuilder, config: ml_collectio
   class_names = list(builder.info.features['label'].names)
   num_clips = config.eval.num_test_clips
   is_writer = jax.process_index() == 0
+  logging.info('Evaluating step %d: embedding the %s and %s splits (%d view(s) per test video), then the '
+               'protocols.', step, config.data.train_split, config.data.test_split, num_clips)
   p_embed = parallel.pmap_step(functools.partial(steps.embed_step, preprocessing_mode=preprocessing_mode),
                                donate_state=False)
   extract = functools.partial(embeddings.extract, p_embed, builder=builder, data_config=config.data,
@@ -118,7 +120,8 @@ def evaluate(state: Any, builder: tfds.core.DatasetBuilder, config: ml_collectio
   if is_writer and config.eval.plots:
     results['figures'], errors = figures.write_figures(figures.FigureInputs(
         results=results, test_features=test['features']['single_view'], test_labels=labels, workdir=workdir,
-        finetune_dir=finetune_dir, pretrain_name=config.loss.name))
+        finetune_dir=finetune_dir, pretrain_name=config.loss.name, builder=builder, config=config,
+        train_features=train['features'], train_labels=train['label']))
     if errors:
       results['figure_errors'] = errors
     report.write_results(results, workdir)

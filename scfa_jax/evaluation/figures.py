@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from scfa_jax.evaluation import gallery
 from scfa_jax.evaluation import plots
 from scfa_jax.evaluation import robustness
 from scfa_jax.evaluation import schema
@@ -33,6 +34,10 @@ class FigureInputs:
   workdir: str
   finetune_dir: Optional[str]  # the fine-tune run's folder (its curves), None without fine-tuning
   pretrain_name: str  # config.loss.name, for the curve titles
+  builder: Any = None  # the prepared dataset, to re-read grids for the retrieval gallery
+  config: Any = None  # the run's config
+  train_features: Optional[np.ndarray] = None  # [M, D] the train split's features (the retrieval memory)
+  train_labels: Optional[np.ndarray] = None  # [M]
 
 
 class FigureSkipped(Exception):
@@ -64,6 +69,17 @@ def _training_curves(inputs: FigureInputs, path: str) -> None:
   plots.plot_training_curves(runs, path)
 
 
+def _retrieval_examples(inputs: FigureInputs, path: str) -> None:
+  if inputs.builder is None or inputs.train_features is None or not len(inputs.train_features):
+    raise FigureSkipped('no train split to retrieve from')
+  problem = plots.non_finite_rows(inputs.train_features, 'train') or plots.non_finite_rows(inputs.test_features, 'test')
+  if problem:
+    raise plots.DegenerateInputError(problem)
+  gallery.write(inputs.builder, inputs.config, train_features=inputs.train_features,
+                train_labels=inputs.train_labels, test_features=inputs.test_features, test_labels=inputs.test_labels,
+                out=path)
+
+
 def _robustness(inputs: FigureInputs, path: str) -> None:
   report = inputs.results.get('robustness')
   if not report:
@@ -78,6 +94,7 @@ FIGURES: dict[str, tuple[str, Callable[[FigureInputs, str], None]]] = {  # keys:
     'confusion_matrix': ('confusion_matrix.png', _confusion_matrix),
     'embedding_map': ('embedding_tsne.png', _embedding_map),
     'training_curves': ('training_curves.png', _training_curves),
+    'retrieval_examples': (gallery.FILE_NAME, _retrieval_examples),
     'robustness': ('robustness.png', _robustness),
 }
 

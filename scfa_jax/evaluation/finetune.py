@@ -27,7 +27,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import tensorflow_datasets as tfds
-from clu import metric_writers
 
 from scfa_jax.data import input_pipeline
 from scfa_jax.models import scfa
@@ -36,6 +35,7 @@ from scfa_jax.training import loop
 from scfa_jax.training import parallel
 from scfa_jax.training import steps
 from scfa_jax.training import workdir_config
+from scfa_jax.training import writer as writer_lib
 
 FINETUNE_DIR = 'finetune'
 CROSS_ENTROPY = ml_collections.ConfigDict({'name': 'cross_entropy'})
@@ -124,7 +124,7 @@ def finetune(pretrained: steps.TrainState, pretrained_step: int, builder: tfds.c
       json.dump({'pretrained_step': pretrained_step, **settings(config)}, f, indent=2, sort_keys=True)
   state = checkpointing.restore_latest(manager, state)
   start_step = int(state.step)
-  writer = metric_writers.create_default_writer(directory, just_logging=jax.process_index() != 0)
+  writer = writer_lib.create_writer(directory)
   state = parallel.replicate(state)
 
   if start_step < total_steps:

@@ -46,6 +46,12 @@ class DegenerateInputError(ValueError):
 MIN_TSNE_POINTS = 3
 
 
+def non_finite_rows(features: np.ndarray, split: str) -> str | None:
+  """Why ``features`` [N, D] cannot be drawn (rows with NaN/Inf), or None."""
+  bad = int((~np.isfinite(np.asarray(features, np.float64)).reshape(len(features), -1).all(axis=1)).sum())
+  return f'{bad} of {len(features)} {split} videos have non-finite (NaN/Inf) features' if bad else None
+
+
 def tsne_input(features: np.ndarray) -> np.ndarray:
   """Centres and rescales ``features`` [N, D] for t-SNE, or raises DegenerateInputError saying why it cannot run.
 
@@ -60,9 +66,9 @@ def tsne_input(features: np.ndarray) -> np.ndarray:
     raise DegenerateInputError(f'features must be [N, D], got shape {features.shape}')
   if len(features) < MIN_TSNE_POINTS:
     raise DegenerateInputError(f'{len(features)} test video(s); the map needs at least {MIN_TSNE_POINTS}')
-  bad = int((~np.isfinite(features).all(axis=1)).sum())
-  if bad:
-    raise DegenerateInputError(f'{bad} of {len(features)} test videos have non-finite (NaN/Inf) features')
+  problem = non_finite_rows(features, 'test')
+  if problem:
+    raise DegenerateInputError(problem)
   centred = features - features.mean(axis=0)
   spread = float(np.sqrt(np.mean(centred**2)))
   scale = float(np.max(np.abs(features)))

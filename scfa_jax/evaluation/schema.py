@@ -27,7 +27,7 @@ CLASSIFICATION_PROTOCOLS = {
 }
 
 # Keys of `figures` (scfa_jax.evaluation.figures.FIGURES draws them).
-FIGURE_NAMES = ('confusion_matrix', 'embedding_map', 'training_curves', 'robustness')
+FIGURE_NAMES = ('confusion_matrix', 'embedding_map', 'training_curves', 'retrieval_examples', 'robustness')
 
 _FRACTION = {'type': 'number', 'minimum': 0.0, 'maximum': 1.0}
 

@@ -11,7 +11,7 @@ then applies on the device.
 from __future__ import annotations
 
 import textwrap
-from typing import Sequence
+from typing import BinaryIO, Sequence, Union
 
 from absl import app
 from absl import flags
@@ -59,18 +59,16 @@ def describe(config: ml_collections.ConfigDict, preprocessing_mode: str) -> str:
           f'{preprocessing_mode!r} normalisation.')
 
 
-def plot_grids(views, labels, class_names: Sequence[str], title: str, out: str) -> None:
-  """Saves one row per video (view 1 | view 2, class name on the left) as a PNG."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+def plot_grids(views, labels, class_names: Sequence[str], title: str, out: Union[str, BinaryIO]) -> None:
+  """Saves one row per video (view 1 | view 2, class name on the left) as a PNG into a path or file object."""
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top  (object API: no pyplot backend state)
 
   num, num_views, height, width = views.shape[:4]
   scale = max(1.0, 160.0 / height)  # small grids (tests, demo) are enlarged, pixels kept sharp
   inches = lambda px: px * scale / 100.0  # noqa: E731  (at dpi 100)
   fig_width = max(num_views * inches(width) + 1.6, 7.0)  # room for the title
-  fig, axes = plt.subplots(num, num_views, squeeze=False,
-                           figsize=(fig_width, num * (inches(height) + 0.3) + 1.0), dpi=100)
+  fig = Figure(figsize=(fig_width, num * (inches(height) + 0.3) + 1.0), dpi=100)
+  axes = fig.subplots(num, num_views, squeeze=False)
   for i in range(num):
     for v in range(num_views):
       ax = axes[i, v]
@@ -85,7 +83,6 @@ def plot_grids(views, labels, class_names: Sequence[str], title: str, out: str) 
   fig.suptitle('\n'.join(textwrap.fill(line, 110) for line in title.splitlines()), fontsize=8)
   fig.tight_layout()
   fig.savefig(out, format='png')
-  plt.close(fig)
 
 
 def show_grids(config: ml_collections.ConfigDict, out: str, *, num_videos: int = 8, batch_index: int = 0) -> str:

@@ -47,32 +47,44 @@ def create_optimizer(optim_config: ml_collections.ConfigDict, schedule: optax.Sc
 
 
 class Progress:
-  """Console progress: a live bar on a terminal, plus a log line every log step."""
+  """Console progress: one log line per log step, plus a live bar on a terminal.
+
+  Log lines go through logging; ``scfa_jax.console`` writes them with
+  ``tqdm.write``, above the bar. The first interval includes compilation, so
+  it reports its duration instead of a meaningless throughput and ETA.
+  """
 
   def __init__(self, *, start_step: int, total_steps: int, grids_per_step: int, enabled: bool):
     self.total_steps = total_steps
     self.grids_per_step = grids_per_step
     self.enabled = enabled
     self._last_step, self._last_time = start_step, time.perf_counter()
+    self._first = True
     self._bar = None
     if enabled and sys.stderr.isatty():
-      self._bar = tqdm.tqdm(total=total_steps, initial=start_step, unit='step', dynamic_ncols=True)
+      self._bar = tqdm.tqdm(total=total_steps, initial=start_step, unit='step', dynamic_ncols=True,
+                            file=sys.stderr, leave=False)
 
   def update(self, step: int, scalars: dict[str, float]) -> dict[str, float]:
     """Records a log step; returns throughput scalars for the writer."""
     now = time.perf_counter()
-    steps_per_s = (step - self._last_step) / max(now - self._last_time, 1e-9)
+    elapsed = max(now - self._last_time, 1e-9)
+    steps_per_s = (step - self._last_step) / elapsed
     self._last_step, self._last_time = step, now
     rates = {'steps_per_s': steps_per_s, 'grids_per_s': steps_per_s * self.grids_per_step}
     if self.enabled:
-      eta = (self.total_steps - step) / max(steps_per_s, 1e-9)
       loss = scalars.get('loss', math.nan)  # none when every update of the interval was skipped
-      line = (f'step {step}/{self.total_steps} ({100 * step / self.total_steps:.0f}%) | loss {loss:.4f} | '
-              f'{rates["grids_per_s"]:.1f} grids/s | ETA {time.strftime("%H:%M:%S", time.gmtime(eta))}')
+      if self._first:
+        speed = f'{elapsed:.0f} s including compilation'
+      else:
+        eta = (self.total_steps - step) / max(steps_per_s, 1e-9)
+        speed = f'{rates["grids_per_s"]:.1f} grids/s | ETA {time.strftime("%H:%M:%S", time.gmtime(eta))}'
+      line = f'step {step}/{self.total_steps} ({100 * step / self.total_steps:.0f}%) | loss {loss:.4f} | {speed}'
       if self._bar is not None:
         self._bar.update(step - self._bar.n)
-        self._bar.set_postfix_str(f'loss {loss:.4f}, {rates["grids_per_s"]:.0f} grids/s')
+        self._bar.set_postfix_str(f'loss {loss:.4f}', refresh=False)
       logging.info(line)
+    self._first = False
     return rates
 
   def close(self) -> None:

@@ -8,7 +8,6 @@ here; everything numeric is in pure modules it composes.
 from __future__ import annotations
 
 import functools
-import logging
 import os
 from typing import Any, NamedTuple
 
@@ -18,7 +17,6 @@ import ml_collections
 import optax
 import orbax.checkpoint as ocp
 import tensorflow_datasets as tfds
-from clu import metric_writers
 from flax import traverse_util
 
 from scfa_jax import config_validation
@@ -32,8 +30,10 @@ from scfa_jax.training import checkpointing
 from scfa_jax.training import loop
 from scfa_jax.training import memory_queue
 from scfa_jax.training import parallel
+from scfa_jax.training import startup
 from scfa_jax.training import steps
 from scfa_jax.training import workdir_config
+from scfa_jax.training import writer as writer_lib
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
@@ -105,9 +105,6 @@ def _set_up(config: ml_collections.ConfigDict, workdir: str, *, mode: str, allow
   steps_per_epoch = input_pipeline.steps_per_epoch(builder, config.data.train_split, local_batch)
   total_steps = config.train.num_epochs * steps_per_epoch
   preprocessing_mode = resolve_preprocessing(config)
-  logging.info('Dataset %s: %d classes, %d train steps/epoch, %d steps; %d devices (%d local); grid %s; '
-               'preprocessing %s', builder.info.full_name, num_classes, steps_per_epoch, total_steps,
-               jax.device_count(), jax.local_device_count(), spec.image_shape, preprocessing_mode)
   model = scfa.create_model(config.model, num_classes=num_classes if config.loss.name == 'cross_entropy' else 0,
                             axis_name=parallel.AXIS)
   schedule = loop.learning_rate_schedule(config.optim, steps_per_epoch=steps_per_epoch, total_steps=total_steps)
@@ -143,14 +140,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   # The schedule always spans num_epochs; max_steps only stops early, so a run
   # stopped by it and resumed later follows the same learning-rate curve.
   last_step = min(run.total_steps, config.train.max_steps) if config.train.max_steps > 0 else run.total_steps
-  writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() != 0)
+  startup.log_summary(startup.summary_lines(config, run.builder, workdir=workdir, start_step=start_step,
+                                            last_step=last_step, preprocessing_mode=run.preprocessing_mode))
+  writer = writer_lib.create_writer(workdir)
   if start_step == 0:
     writer.write_hparams({k: v for k, v in traverse_util.flatten_dict(config.to_dict(), sep='.').items()
                           if v is not None})
   state = parallel.replicate(run.state)
 
   if start_step < last_step:
-    logging.info('Training from step %d to %d.', start_step, last_step)
     dataset = input_pipeline.create_train_dataset(run.builder, config.data, local_batch_size=run.local_batch,
                                                   seed=config.seed, start_step=start_step)
     p_train_step = parallel.pmap_step(
@@ -195,7 +193,9 @@ def evaluate_workdir(config: ml_collections.ConfigDict, workdir: str, *,
         f'No checkpoint in {checkpoint_dir}: --mode=eval evaluates a trained workdir. Train first '
         '(--mode=train, the default) or pass the --workdir of a finished run.')
   run = _set_up(config, workdir, mode='eval', allow_config_change=allow_config_change)
-  writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() != 0)
+  startup.log_summary(startup.summary_lines(config, run.builder, workdir=workdir, start_step=int(run.state.step),
+                                            last_step=int(run.state.step), preprocessing_mode=run.preprocessing_mode))
+  writer = writer_lib.create_writer(workdir)
   results = evaluate_lib.evaluate(parallel.replicate(run.state), run.builder, config,
                                   preprocessing_mode=run.preprocessing_mode, workdir=workdir, writer=writer,
                                   step=int(run.state.step))

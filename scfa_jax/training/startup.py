@@ -1,0 +1,68 @@
+"""The few lines a run prints before its first step: what is trained, on what, where, and how to watch it.
+
+Pure formatting of values the run already has, so that the console, the tests
+and a notebook show the same summary.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping, Optional
+
+import jax
+import ml_collections
+import tensorflow_datasets as tfds
+
+from scfa_jax.data import input_pipeline
+
+
+def command_line(config_file: Optional[str], overrides: Mapping[str, Any]) -> str:
+  """``config <file>, overrides: a=1, b=2`` (or ``no overrides``)."""
+  changed = ', '.join(f'{key}={value!r}' for key, value in sorted(overrides.items()))
+  return f'config {config_file or "(built in Python)"}, ' + (f'overrides: {changed}' if changed else 'no overrides')
+
+
+def devices_line(config: ml_collections.ConfigDict) -> str:
+  """Devices, hosts and how the global batch is split over them."""
+  devices = jax.devices()
+  kind = devices[0].device_kind if devices[0].platform != 'cpu' else 'CPU'
+  per_device = config.train.batch_size // max(len(devices), 1)
+  views = 2 if config.loss.name == 'supcon' else 1
+  return (f'devices: {len(devices)} x {kind} ({jax.local_device_count()} local) on {jax.process_count()} '
+          f'host(s); batch: {config.train.batch_size} videos global, {per_device} per device'
+          + (f' ({views} views each)' if views > 1 else ''))
+
+
+def summary_lines(config: ml_collections.ConfigDict, builder: tfds.core.DatasetBuilder, *, workdir: str,
+                  start_step: int, last_step: int, preprocessing_mode: str) -> list[str]:
+  """Dataset and split sizes, devices and batch, steps and epochs, grid, workdir and the TensorBoard command."""
+  data = config.data
+  splits = builder.info.splits
+  num_classes = builder.info.features['label'].num_classes
+  sizes = ', '.join(f'{splits[s].num_examples} {s}' for s in (data.train_split, data.test_split))
+  local_batch = config.train.batch_size // jax.process_count()
+  per_epoch = input_pipeline.steps_per_epoch(builder, data.train_split, local_batch)
+  total = config.train.num_epochs * per_epoch
+  if start_step >= last_step:
+    progress = f'already at step {start_step}: nothing to train'
+  elif start_step > 0:
+    progress = f'resuming at step {start_step}'
+  else:
+    progress = 'starting at step 0'
+  stop = f', stopping at step {last_step} (train.max_steps)' if last_step < total else ''
+  return [
+      f'dataset {builder.info.full_name}: {num_classes} classes, {sizes} videos',
+      devices_line(config),
+      f'training: {config.loss.name}, {per_epoch} steps/epoch x {config.train.num_epochs} epochs = {total} steps'
+      f'{stop}; {progress}',
+      f'model: ResNet-{config.model.depth} width {config.model.width}, {config.model.dtype}; grid '
+      f'{data.grid_rows}x{data.grid_cols} tiles of {data.tile_size} px; preprocessing {preprocessing_mode}',
+      f'workdir {workdir}; watch it with: tensorboard --logdir {workdir}',
+  ]
+
+
+def log_summary(lines: list[str]) -> None:
+  """Logs the summary on process 0 only (every host would print the same)."""
+  if jax.process_index() == 0:
+    for line in lines:
+      logging.info(line)

@@ -1,0 +1,19 @@
+"""The one metric writer of pre-training and fine-tuning: TensorBoard events, nothing on the console.
+
+CLU's ``create_default_writer`` also logs every scalar, which printed each log
+step twice (once by ``loop.Progress``, once by the writer) and dumped the whole
+config as one line; the console lines come from ``loop.Progress`` and the
+start-up summary instead.
+"""
+
+from __future__ import annotations
+
+import jax
+from clu import metric_writers
+
+
+def create_writer(logdir: str) -> metric_writers.MetricWriter:
+  """Asynchronous TensorBoard writer into ``logdir`` on process 0; a writer that drops everything elsewhere."""
+  if jax.process_index() != 0:
+    return metric_writers.MultiWriter([])
+  return metric_writers.AsyncMultiWriter([metric_writers.SummaryWriter(logdir)])
