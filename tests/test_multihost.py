@@ -20,6 +20,9 @@ import sys
 
 import numpy as np
 import orbax.checkpoint as ocp
+import pytest
+
+from scfa_jax.training import distributed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, 'tests', 'multihost_script.py')
@@ -125,3 +128,30 @@ def test_two_processes_train_like_one(tiny_data_dir, tmp_path):
     diff = _max_diff(got, want)
     assert diff < TOLERANCE, f'step {step}: the two-process run differs from one process by {diff}'
   assert _max_diff(_checkpoint(ref, 6)['params'], _checkpoint(ref, 2)['params']) > 1e-4  # training moved them
+
+
+@pytest.mark.parametrize('given,expected', [
+    ({'process_id': 1}, '--coordinator_address, --num_processes missing'),
+    ({'coordinator_address': 'localhost:1234', 'num_processes': 2}, '--process_id missing'),
+    ({'coordinator_address': 'localhost:1234', 'num_processes': 2, 'process_id': 2}, 'must be in 0..1'),
+    ({'coordinator_address': 'localhost', 'num_processes': 2, 'process_id': 0}, 'must be HOST:PORT'),
+])
+def test_bad_explicit_flags_are_refused(given, expected):
+  flags = dict(dict.fromkeys(distributed.EXPLICIT_FLAGS), **given)
+  with pytest.raises(ValueError, match=expected):
+    distributed.check_flags(**flags)
+
+
+def test_no_flags_stay_single_process():
+  assert not distributed.initialize(distributed=False)
+
+
+def test_partial_flags_exit_2_in_one_line(tmp_path):
+  env = dict(os.environ, JAX_PLATFORMS='cpu', PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
+  proc = subprocess.run([sys.executable, '-m', 'scfa_jax.main', '--config=configs/demo.py',
+                         f'--workdir={tmp_path / "run"}', '--process_id=1'], cwd=ROOT, env=env, capture_output=True,
+                        text=True, timeout=120)
+  assert proc.returncode == 2, proc.stderr[-2000:]
+  assert '--coordinator_address, --num_processes missing' in proc.stderr
+  assert 'Traceback' not in proc.stderr
+  assert not (tmp_path / 'run').exists()
