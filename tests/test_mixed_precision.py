@@ -14,8 +14,10 @@ from scfa_jax.training import train
 from tests.conftest import make_tiny_config
 
 NUM_STEPS = 5
-# Largest |loss_bf16 - loss_f32| over the 5 steps, relative to the float32 loss: measured 0.00xx on CPU.
-LOSS_RTOL = 0.03
+# |loss_bf16 - loss_f32| / loss_f32 measured on CPU (jax 0.10.2): 0.001 at steps 1-2, then 0.033, 0.009, 0.095
+# as lr 3e-3 fits this one batch (the loss falls from 8.3 to 3.1). The bounds leave about 1.5x headroom.
+FIRST_STEP_RTOL = 0.01
+LOSS_RTOL = 0.15
 
 
 def _float_dtypes(tree) -> set:
@@ -69,6 +71,7 @@ def test_float32_state_and_loss(runs):
 def test_bfloat16_tracks_float32(runs):
   f32, bf16 = ([float(x) for x in runs[0][d][2]] for d in ('float32', 'bfloat16'))
   assert f32[-1] < f32[0]  # the steps do train
-  rel = np.max(np.abs(np.subtract(bf16, f32)) / np.abs(f32))
-  print(f'float32 losses {f32}\nbfloat16 losses {bf16}\nmax relative difference {rel:.4f}')
-  assert rel < LOSS_RTOL, (f32, bf16)
+  rel = np.abs(np.subtract(bf16, f32)) / np.abs(f32)
+  print(f'float32 losses {f32}\nbfloat16 losses {bf16}\nrelative differences {rel}')
+  assert rel[0] < FIRST_STEP_RTOL and np.all(rel < LOSS_RTOL), (f32, bf16)
+  assert bf16[-1] < 0.5 * bf16[0]  # bfloat16 trains as float32 does

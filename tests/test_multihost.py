@@ -111,12 +111,16 @@ def test_two_processes_train_like_one(tiny_data_dir, tmp_path):
   _wait(procs, logs)
 
   # 2. Two processes resume at step 2, train to 4 and evaluate.
-  _wait(*_two_processes(tmp_path, 'second', _flags(tiny_data_dir, work, 4, True)))
+  first_process_0 = procs[0].pid
+  procs, logs = _two_processes(tmp_path, 'second', _flags(tiny_data_dir, work, 4, True))
+  _wait(procs, logs)
   with open(work / 'results.json') as f:
     assert json.load(f)['step'] == 4
   assert _writes(tmp_path, 'second', 1) == [], 'process 1 wrote into the workdir'
   assert {'results.json', 'confusion_matrix.png'} <= set(_writes(tmp_path, 'second', 0))
-  assert len([f for f in os.listdir(work) if f.startswith('events.out.tfevents')]) == 1  # process 0's only
+  # TensorBoard names event files ...<host>.<pid>.0.v2: one per run, each by process 0.
+  event_pids = sorted(int(f.split('.')[-3]) for f in os.listdir(work) if f.startswith('events.out.tfevents'))
+  assert event_pids == sorted([first_process_0, procs[0].pid]), event_pids
 
   # 3. One process (4 devices, fed the same global batches) resumes the two-process checkpoint.
   log = str(tmp_path / 'third.log')
