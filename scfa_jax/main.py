@@ -20,14 +20,22 @@ from absl import logging
 from ml_collections import config_flags
 
 from scfa_jax import console
+from scfa_jax.training import distributed
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, TensorBoard events and results.json.')
 flags.mark_flag_as_required('workdir')
 flags.DEFINE_enum('mode', 'train', ['train', 'eval'],
                   'train: train (resuming from --workdir), then evaluate; eval: evaluate the latest checkpoint only.')
-flags.DEFINE_bool('distributed', False, 'Call jax.distributed.initialize() first: set it on every host of a '
-                  'multi-host run (TPU pod slice, SLURM/Kubernetes GPU cluster).')
+flags.DEFINE_bool('distributed', False, 'Join a multi-host run, finding the cluster from the environment: set it '
+                  'on every host of a TPU pod slice or a SLURM job (README: Multi-host).')
+flags.DEFINE_string('coordinator_address', None, 'Multi-host by hand: HOST:PORT of process 0, the same on every '
+                    'process (with --num_processes and --process_id; implies --distributed).')
+flags.DEFINE_integer('num_processes', None, 'Multi-host by hand: the number of processes.')
+flags.DEFINE_integer('process_id', None, 'Multi-host by hand: this process, 0..num_processes-1.')
+flags.register_multi_flags_validator(
+    distributed.EXPLICIT_FLAGS, lambda f: distributed.check_flags(**f) or True,
+    'a hand-launched multi-host run needs --coordinator_address, --num_processes and --process_id together')
 flags.DEFINE_bool('allow_config_change', False, 'Continue in a --workdir although config fields that change '
                   'training differ from its config.json; the change is recorded in <workdir>/config_changes.json.')
 config_flags.DEFINE_config_file('config', None, 'Config file, e.g. configs/demo.py.', lock_config=True)
@@ -59,8 +67,8 @@ def main(argv: list[str]) -> None:
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tf.config.set_visible_devices([], 'GPU')  # tf.data only; keep the GPUs for JAX.
   import jax  # pylint: disable=g-import-not-at-top
-  if FLAGS.distributed:
-    jax.distributed.initialize()  # Cluster details come from the environment (TPU metadata, SLURM, ...).
+  distributed.initialize(distributed=FLAGS.distributed, coordinator_address=FLAGS.coordinator_address,
+                         num_processes=FLAGS.num_processes, process_id=FLAGS.process_id)
   from scfa_jax import errors  # pylint: disable=g-import-not-at-top
   from scfa_jax.training import train  # pylint: disable=g-import-not-at-top
   from scfa_jax.training import preemption  # pylint: disable=g-import-not-at-top

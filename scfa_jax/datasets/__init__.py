@@ -7,9 +7,13 @@ effect); any other name is looked up in TFDS itself. UCF101 is ``ucf101_manual``
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import os
+from typing import Iterator
 
+import filelock
 import ml_collections
 import tensorflow_datasets as tfds
 
@@ -48,18 +52,57 @@ def get_builder(data_config: ml_collections.ConfigDict) -> tfds.core.DatasetBuil
     builder_cls = BUILDERS[data_config.name]
     if issubclass(builder_cls, ClipBuilder):  # Datasets decoded from real clips.
       kwargs.update(shorter_side=data_config.shorter_side, max_bad_fraction=data_config.max_bad_fraction)
-    builder = builder_cls(**kwargs)
+    make = functools.partial(builder_cls, **kwargs)
   else:
-    try:
-      builder = tfds.builder(data_config.name, **kwargs)
-    except tfds.core.registered.DatasetNotFoundError:
-      raise errors.ConfigError(
-          f'config.data.name={data_config.name!r} is not allowed: expected one of {", ".join(sorted(BUILDERS))} '
-          'or the name of a TFDS dataset (https://www.tensorflow.org/datasets/catalog).') from None
-  if not builder.is_prepared():
-    download_config = None
-    if data_config.manual_dir:
-      download_config = tfds.download.DownloadConfig(manual_dir=os.path.expanduser(data_config.manual_dir))
-    logging.info('Preparing dataset %s in %s', builder.info.full_name, builder.data_dir)
-    builder.download_and_prepare(download_config=download_config)
+    make = functools.partial(tfds.builder, data_config.name, **kwargs)
+  try:
+    builder = make()
+  except tfds.core.registered.DatasetNotFoundError:
+    raise errors.ConfigError(
+        f'config.data.name={data_config.name!r} is not allowed: expected one of {", ".join(sorted(BUILDERS))} '
+        'or the name of a TFDS dataset (https://www.tensorflow.org/datasets/catalog).') from None
+  if builder.is_prepared():
+    return builder
+  download_config = None
+  if data_config.manual_dir:
+    download_config = tfds.download.DownloadConfig(manual_dir=os.path.expanduser(data_config.manual_dir))
+  with _prepare_lock(builder):
+    builder = make()  # Read afresh: another process may have prepared it while this one waited.
+    if not builder.is_prepared():
+      logging.info('Preparing dataset %s in %s', builder.info.full_name, builder.data_dir)
+      builder.download_and_prepare(download_config=download_config)
   return builder
+
+
+@contextlib.contextmanager
+def _prepare_lock(builder: tfds.core.DatasetBuilder) -> Iterator[None]:
+  """Held while one process prepares ``builder``'s dataset; others wait, then reuse it.
+
+  The lock is a file next to the dataset, so whoever shares the folder shares
+  the lock: on a shared data_dir one host builds while the others wait; on
+  per-host disks every host builds its own copy. Never two writers on one
+  folder, without knowing the topology. A remote data_dir (gs://) cannot hold
+  a file lock: there process 0 builds and the others wait at a barrier.
+  """
+  root = os.fspath(builder.data_dir_root)
+  config_name = builder.builder_config.name if builder.builder_config else 'default'
+  if '://' in root:
+    import jax  # pylint: disable=g-import-not-at-top
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    if jax.process_index() != 0:
+      multihost_utils.sync_global_devices(f'prepare {builder.name}/{config_name}')
+    yield
+    if jax.process_index() == 0:
+      multihost_utils.sync_global_devices(f'prepare {builder.name}/{config_name}')
+    return
+  os.makedirs(root, exist_ok=True)
+  lock = filelock.FileLock(os.path.join(root, f'.{builder.name}-{config_name}.lock'))
+  try:
+    lock.acquire(timeout=1)
+  except filelock.Timeout:
+    logging.info('Waiting for another process to prepare %s (lock %s).', builder.name, lock.lock_file)
+    lock.acquire()
+  try:
+    yield
+  finally:
+    lock.release()

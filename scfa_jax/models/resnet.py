@@ -152,7 +152,7 @@ class ResNet(nn.Module):
             stride_in_first_conv=self.variant == 'v1',
             name=f'stage{stage + 1}_block{block}',
         )(x)
-    features = jnp.mean(x, axis=(1, 2)).astype(jnp.float32)
+    features = jnp.mean(x.astype(jnp.float32), axis=(1, 2))  # pooled in float32 whatever the dtype
     logits = None
     if self.num_classes:
       logits = nn.Dense(self.num_classes, dtype=self.dtype, name='head')(features).astype(jnp.float32)
