@@ -76,6 +76,9 @@ def get_config() -> ml_collections.ConfigDict:
   train.num_epochs = 100  # Passes over the training split.
   train.log_every_steps = 50  # Console/TensorBoard scalars every N steps.
   train.max_steps = -1  # >0 stops after this step (the schedule still spans num_epochs); -1 = train all epochs.
+  # Data parallelism: pmap (one program per device, training.parallel) | jit (one global program on a device
+  # mesh with NamedSharding, training.sharded; the path JAX recommends for new code). Same update either way.
+  train.parallelism = 'pmap'
 
   config.ckpt = ckpt = ml_collections.ConfigDict()
   ckpt.every_steps = 1000  # Save a checkpoint every N steps (and always at the end).
