@@ -114,7 +114,7 @@ def supcon_loss(z: torch.Tensor, labels: torch.Tensor, temperature: float = 0.07
 
 
 def make_step(depth: int, batch: int, image_size: int, *, dtype: str, channels_last: bool,
-              device: str = 'cpu', seed: int = 0) -> Callable[[], float]:
+              device: str = 'cpu', width: int = 64, seed: int = 0) -> Callable[[], float]:
   """A closure running one full training step on fixed random data; returns the loss.
 
   ``dtype='bfloat16'`` runs the model under autocast (float32 parameters, Adam
@@ -122,7 +122,7 @@ def make_step(depth: int, batch: int, image_size: int, *, dtype: str, channels_l
   """
   torch.manual_seed(seed)
   rng = np.random.default_rng(seed)
-  model = SCFATorch(depth).to(device)
+  model = SCFATorch(depth, width).to(device)
   fmt = torch.channels_last if channels_last else torch.contiguous_format
   model = model.to(memory_format=fmt)
   optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
@@ -164,12 +164,12 @@ def _time_steps(step: Callable[[], Any], *, warmup: int, steps: int, sync: Calla
   return times
 
 
-def measure(*, depth: int, batch: int, image_size: int, dtype: str, channels_last: bool, device: str,
+def measure(*, depth: int, width: int, batch: int, image_size: int, dtype: str, channels_last: bool, device: str,
             warmup: int, steps: int) -> dict[str, Any]:
   """Times ``steps`` reference steps after ``warmup`` untimed ones (the first one included)."""
   if device == 'cuda' and not torch.cuda.is_available():
     device = 'cpu'
-  step = make_step(depth, batch, image_size, dtype=dtype, channels_last=channels_last, device=device)
+  step = make_step(depth, batch, image_size, dtype=dtype, channels_last=channels_last, device=device, width=width)
   sync = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
   times = _time_steps(step, warmup=warmup, steps=steps, sync=sync)
   peak = torch.cuda.max_memory_allocated() / 2**20 if device == 'cuda' else None

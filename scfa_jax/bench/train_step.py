@@ -28,13 +28,14 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from absl import flags
 import jax
 import numpy as np
 
 from scfa_jax import config as base_config
+from scfa_jax.bench import end_to_end
 from scfa_jax.bench import flops as flops_lib
 from scfa_jax.models import scfa
 from scfa_jax.training import data_parallel
@@ -51,6 +52,8 @@ _PARALLEL = flags.DEFINE_enum('parallel', 'pmap', list(data_parallel.CHOICES), '
 _STEPS = flags.DEFINE_integer('steps', 6, 'Timed steps per framework.')
 _WARMUP = flags.DEFINE_integer('warmup', 2, 'Untimed steps after the first (compiling) one.')
 _TORCH = flags.DEFINE_bool('torch', True, 'Also time the PyTorch reference step.')
+_END_TO_END = flags.DEFINE_bool('end_to_end', False, 'Also run the real input pipeline into the real training loop '
+                                '(bench.end_to_end; the pipeline flags --clips, --tile_size, --grid apply).')
 _CHANNELS_LAST = flags.DEFINE_bool('channels_last', True, 'PyTorch reference in channels-last memory format.')
 
 COMPILE_EVENTS = ('/jax/core/compile/jaxpr_trace_duration', '/jax/core/compile/jaxpr_to_mlir_module_duration',
@@ -102,8 +105,8 @@ def _tree_bytes(tree: Any) -> int:
   return sum(x.nbytes for x in jax.tree.leaves(tree))
 
 
-def time_jax(config, *, batch: int, image_size: int, warmup: int, num_steps: int) -> dict[str, Any]:
-  """Builds the real train step for ``config``, compiles it and times it."""
+def build_step(config, image_size: int) -> tuple[data_parallel.DataParallel, Callable[..., Any], Any]:
+  """The real train step of ``config`` (state donated) and its initial state on the devices."""
   dp = data_parallel.select(config.train.parallelism)
   model = scfa.create_model(config.model, axis_name=dp.axis_name)
   schedule = loop.learning_rate_schedule(config.optim, steps_per_epoch=100, total_steps=10_000)
@@ -111,8 +114,12 @@ def time_jax(config, *, batch: int, image_size: int, warmup: int, num_steps: int
                                         loop.create_optimizer(config.optim, schedule), config.model)
   step_fn = functools.partial(steps.train_step, loss_config=config.loss, preprocessing_mode='imagenet',
                               learning_rate_fn=schedule, axis_name=dp.axis_name)
-  step = dp.compile_step(step_fn, donate_state=True)
-  state = dp.replicate(host_state)
+  return dp, dp.compile_step(step_fn, donate_state=True), dp.replicate(host_state)
+
+
+def time_jax(config, *, batch: int, image_size: int, warmup: int, num_steps: int) -> dict[str, Any]:
+  """Builds the real train step for ``config``, compiles it and times it."""
+  dp, step, state = build_step(config, image_size)
   device_batch = dp.shard_batch(random_batch(batch, image_size))
   jax.block_until_ready((state, device_batch))
   flops = _step_flops(step, state, device_batch, dp.name)
@@ -184,8 +191,6 @@ def time_torch(**kwargs: Any) -> Optional[dict[str, Any]]:
 
 def run() -> dict[str, Any]:
   """Times both steps as the flags say; returns the JSON-able results."""
-  if _WIDTH.value != 64 and _TORCH.value:
-    raise ValueError('--width other than 64 has no PyTorch reference; add --notorch.')
   config = bench_config(_DEPTH.value, _WIDTH.value, _DTYPE.value, _PARALLEL.value)
   device = jax.devices()[0]
   results: dict[str, Any] = {
@@ -201,13 +206,13 @@ def run() -> dict[str, Any]:
   jax_step_s = statistics.median(j.pop('times'))
   flops = j.pop('flops_per_step')
   results.update(jax_step_s=round(jax_step_s, 4), jax_grids_per_s=round(grids / jax_step_s, 2), **j)
-  results['model_gflop_per_step'] = round(flops / 1e9, 1) if flops else None
+  results['model_gflop_per_step'] = round(flops / 1e9, 3) if flops else None
   results['achieved_tflop_per_s'] = round(flops / jax_step_s / 1e12, 3) if flops else None
   results['mfu'] = flops_lib.mfu(flops, jax_step_s, device.device_kind, _DTYPE.value, jax.device_count())
   results['load_avg_1m_after_jax'] = load()
   t = None
   if _TORCH.value:
-    t = time_torch(depth=_DEPTH.value, batch=_BATCH.value, image_size=_IMAGE_SIZE.value, dtype=_DTYPE.value,
+    t = time_torch(depth=_DEPTH.value, width=_WIDTH.value, batch=_BATCH.value, image_size=_IMAGE_SIZE.value, dtype=_DTYPE.value,
                    channels_last=_CHANNELS_LAST.value, device='cuda' if jax.default_backend() == 'gpu' else 'cpu',
                    warmup=_WARMUP.value + 1, steps=_STEPS.value)
   torch_step_s = statistics.median(t.pop('times')) if t else None
@@ -215,5 +220,7 @@ def run() -> dict[str, Any]:
   results['torch_step_s'] = round(torch_step_s, 4) if torch_step_s else None
   results['torch_grids_per_s'] = round(grids / torch_step_s, 2) if torch_step_s else None
   results['ratio'] = round(jax_step_s / torch_step_s, 3) if torch_step_s else None
+  if _END_TO_END.value:
+    results.update(end_to_end.run(config, build_step, batch=_BATCH.value))
   results['load_avg_1m_end'] = load()
   return results
