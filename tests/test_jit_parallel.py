@@ -43,3 +43,18 @@ def test_bfloat16_on_both_paths():
   assert all(abs(x) < 1e3 for x in r['losses_pmap'] + r['losses_jit']), r  # finite, sane
   assert r['losses_pmap'] == pytest.approx(r['losses_jit'], abs=2e-2), r  # bf16 rounding differs by reduction order
   assert r['params_moved'] > 1e-5, r
+
+
+def test_train_and_evaluate_runs_on_the_jit_path(tiny_config, tmp_path):
+  """config.train.parallelism='jit' trains through the real loop, checkpoints and evaluates (pmap eval)."""
+  from scfa_jax.training import train  # pylint: disable=g-import-not-at-top
+  tiny_config.train.parallelism = 'jit'
+  tiny_config.train.max_steps = 3
+  results = train.train_and_evaluate(tiny_config, str(tmp_path / 'run'))
+  assert 0.0 <= results['knn_top1'] <= 1.0, results
+
+
+def test_unknown_parallelism_is_one_clear_error():
+  from scfa_jax.training import data_parallel  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ValueError, match=r"config.train.parallelism='spmd' .*pmap \(default\) or jit"):
+    data_parallel.select('spmd')
