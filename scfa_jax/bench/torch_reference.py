@@ -167,8 +167,8 @@ def _time_steps(step: Callable[[], Any], *, warmup: int, steps: int, sync: Calla
 def measure(*, depth: int, width: int, batch: int, image_size: int, dtype: str, channels_last: bool, device: str,
             warmup: int, steps: int) -> dict[str, Any]:
   """Times ``steps`` reference steps after ``warmup`` untimed ones (the first one included)."""
-  if device == 'cuda' and not torch.cuda.is_available():
-    device = 'cpu'
+  if device == 'auto':  # a child process: probing CUDA cannot clash with jaxlib here
+    device = 'cuda' if torch.cuda.is_available() else 'cpu'
   step = make_step(depth, batch, image_size, dtype=dtype, channels_last=channels_last, device=device, width=width)
   sync = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
   times = _time_steps(step, warmup=warmup, steps=steps, sync=sync)

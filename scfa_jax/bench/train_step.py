@@ -5,9 +5,10 @@ ResNet forward, the projection head, SupCon over the global batch, the
 backward pass and the Adam update, exactly as ``training.train`` runs it
 (``steps.train_step`` through ``config.train.parallelism``'s path, state
 donated). The PyTorch reference (``bench.torch_reference``) is timed in the
-same process on the same batch right after, so the ratio is not skewed by
-what else the machine was doing in another minute; the 1-minute load average
-is recorded before and after each side.
+same run just before, on the same batch shape, in a child process (its
+triton import clashes with jaxlib's LLVM in one process, and on a GPU JAX
+would hold the memory), so the ratio is taken minutes apart, not days; the
+1-minute load average is recorded before and after each side.
 
 Figures (one JSON line, see ``run``): medians of ``--steps`` timed steps after
 ``--warmup`` untimed ones; ``compile_s`` is tracing + lowering + XLA compile
@@ -192,13 +193,20 @@ def time_torch(**kwargs: Any) -> Optional[dict[str, Any]]:
 def run() -> dict[str, Any]:
   """Times both steps as the flags say; returns the JSON-able results."""
   config = bench_config(_DEPTH.value, _WIDTH.value, _DTYPE.value, _PARALLEL.value)
+  load_before_torch = load()
+  t = None
+  if _TORCH.value:
+    # PyTorch first, before JAX starts its backend: on a GPU, JAX would hold most of its memory.
+    t = time_torch(depth=_DEPTH.value, width=_WIDTH.value, batch=_BATCH.value, image_size=_IMAGE_SIZE.value,
+                   dtype=_DTYPE.value, channels_last=_CHANNELS_LAST.value, device='auto',
+                   warmup=_WARMUP.value + 1, steps=_STEPS.value)
   device = jax.devices()[0]
   results: dict[str, Any] = {
       'bench': 'train_step', 'backend': jax.default_backend(), 'device_kind': device.device_kind,
       'num_devices': jax.device_count(), 'cpu_count': os.cpu_count(), 'depth': _DEPTH.value,
       'image_size': _IMAGE_SIZE.value, 'batch_videos': _BATCH.value, 'grids_per_step': 2 * _BATCH.value,
       'dtype': _DTYPE.value, 'parallel': _PARALLEL.value, 'xla_flags': os.environ.get('XLA_FLAGS', ''),
-      'load_avg_1m_start': load(),
+      'load_avg_1m_start': load_before_torch, 'load_avg_1m_after_torch': load(),
   }
   grids = 2 * _BATCH.value
   j = time_jax(config, batch=_BATCH.value, image_size=_IMAGE_SIZE.value, warmup=_WARMUP.value,
@@ -210,11 +218,6 @@ def run() -> dict[str, Any]:
   results['achieved_tflop_per_s'] = round(flops / jax_step_s / 1e12, 3) if flops else None
   results['mfu'] = flops_lib.mfu(flops, jax_step_s, device.device_kind, _DTYPE.value, jax.device_count())
   results['load_avg_1m_after_jax'] = load()
-  t = None
-  if _TORCH.value:
-    t = time_torch(depth=_DEPTH.value, width=_WIDTH.value, batch=_BATCH.value, image_size=_IMAGE_SIZE.value, dtype=_DTYPE.value,
-                   channels_last=_CHANNELS_LAST.value, device='cuda' if jax.default_backend() == 'gpu' else 'cpu',
-                   warmup=_WARMUP.value + 1, steps=_STEPS.value)
   torch_step_s = statistics.median(t.pop('times')) if t else None
   results.update(t or {})
   results['torch_step_s'] = round(torch_step_s, 4) if torch_step_s else None
