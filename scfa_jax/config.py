@@ -86,6 +86,9 @@ def get_config() -> ml_collections.ConfigDict:
   # A step with a non-finite loss or gradient norm stops the run before anything is saved (False), or its update
   # is dropped and counted as train/skipped_steps (True; rare overflows, e.g. with bfloat16, then do not end a run).
   train.skip_nonfinite_steps = False
+  # Data parallelism: pmap (one program per device, training.parallel) | jit (one global program on a device
+  # mesh with NamedSharding, training.sharded; the path JAX recommends for new code). Same update either way.
+  train.parallelism = 'pmap'
 
   config.ckpt = ckpt = ml_collections.ConfigDict()
   ckpt.every_steps = 1000  # Save a checkpoint every N steps (and always at the end).

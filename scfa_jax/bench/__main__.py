@@ -3,8 +3,12 @@ r"""``python -m scfa_jax.bench pipeline [--flags]``: benchmarks, each printing o
   pipeline  The training input pipeline against the decode bound and the
             naive per-sample video loader, with memory (``bench.pipeline``).
   build     Only prepares the pipeline benchmark's data in --data_dir.
+  train_step  One SCFA training step in JAX and the same step in PyTorch,
+            side by side: step time, grids/s, compile, recompiles, memory,
+            MFU on accelerators (``bench.train_step``).
 
   python -m scfa_jax.bench pipeline --clips=240 --seconds=20
+  python -m scfa_jax.bench train_step --depth=50 --image_size=224 --batch=8
 """
 
 from __future__ import annotations
@@ -17,10 +21,11 @@ from absl import app
 from absl import logging
 
 from scfa_jax.bench import pipeline
+from scfa_jax.bench import train_step
 
 
 def main(argv: Sequence[str]) -> None:
-  commands = ('pipeline', 'build')
+  commands = ('pipeline', 'build', 'train_step')
   if len(argv) != 2 or argv[1] not in commands:
     raise app.UsageError(f'Usage: python -m scfa_jax.bench {{{"|".join(commands)}}} [--flags]')
   logging.set_verbosity(logging.WARNING)
@@ -31,7 +36,14 @@ def main(argv: Sequence[str]) -> None:
       raise app.UsageError('build needs --data_dir.')
     pipeline.build(pipeline.flags.FLAGS.data_dir)
     return
-  results = pipeline.run()
+  if argv[1] == 'train_step':
+    try:
+      results = train_step.run()
+    except ValueError as e:  # a flag combination that cannot be measured: one line, no traceback
+      print(f'{argv[0]} train_step: error: {e}', file=sys.stderr)
+      sys.exit(2)
+  else:
+    results = pipeline.run()
   for key, value in results.items():
     print(f'{key}: {value}', file=sys.stderr)
   print(json.dumps(results), flush=True)

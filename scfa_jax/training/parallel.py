@@ -45,14 +45,16 @@ def shard_batch(batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
   return jax.tree.map(put, batch)
 
 
-def prefetch_to_device(batches: Iterable[dict[str, np.ndarray]], size: int) -> Iterator[dict[str, jax.Array]]:
-  """Keeps ``size`` batches in flight to the devices while the current step runs."""
+def prefetch_to_device(batches: Iterable[dict[str, np.ndarray]], size: int,
+                       put: Callable[[dict[str, np.ndarray]], dict[str, jax.Array]] = shard_batch,
+                       ) -> Iterator[dict[str, jax.Array]]:
+  """Keeps ``size`` batches in flight to the devices (placed by ``put``) while the current step runs."""
   queue: collections.deque = collections.deque()
   iterator = iter(batches)
-  queue.extend(shard_batch(b) for b in itertools.islice(iterator, max(size, 1)))
+  queue.extend(put(b) for b in itertools.islice(iterator, max(size, 1)))
   while queue:
     yield queue.popleft()
-    queue.extend(shard_batch(b) for b in itertools.islice(iterator, 1))
+    queue.extend(put(b) for b in itertools.islice(iterator, 1))
 
 
 def pmap_step(step_fn: Callable[..., Any], *, donate_state: bool) -> Callable[..., Any]:

@@ -27,6 +27,7 @@ from scfa_jax.evaluation import evaluate as evaluate_lib
 from scfa_jax.models import pretrained
 from scfa_jax.models import scfa
 from scfa_jax.training import checkpointing
+from scfa_jax.training import data_parallel
 from scfa_jax.training import loop
 from scfa_jax.training import memory_queue
 from scfa_jax.training import parallel
@@ -95,6 +96,7 @@ def _set_up(config: ml_collections.ConfigDict, workdir: str, *, mode: str, allow
   os.makedirs(workdir, exist_ok=True)
   workdir_config.check(config, workdir, trained=checkpointing.has_checkpoint(_checkpoint_dir(workdir)),
                        allow_change=allow_config_change, mode=mode, write=jax.process_index() == 0)
+  axis_name = data_parallel.select(config.train.parallelism).axis_name  # also rejects an unknown value
   builder = datasets.get_builder(config.data)
   config_validation.validate_dataset(config, {name: split.num_examples for name, split in builder.info.splits.items()},
                                      list(builder.info.features), dataset=builder.info.full_name,
@@ -106,7 +108,7 @@ def _set_up(config: ml_collections.ConfigDict, workdir: str, *, mode: str, allow
   total_steps = config.train.num_epochs * steps_per_epoch
   preprocessing_mode = resolve_preprocessing(config)
   model = scfa.create_model(config.model, num_classes=num_classes if config.loss.name == 'cross_entropy' else 0,
-                            axis_name=parallel.AXIS)
+                            axis_name=axis_name)
   schedule = loop.learning_rate_schedule(config.optim, steps_per_epoch=steps_per_epoch, total_steps=total_steps)
   state = create_train_state(jax.random.key(config.seed), model, spec.image_shape,
                              loop.create_optimizer(config.optim, schedule), config.model)
@@ -146,18 +148,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   if start_step == 0:
     writer.write_hparams({k: v for k, v in traverse_util.flatten_dict(config.to_dict(), sep='.').items()
                           if v is not None})
-  state = parallel.replicate(run.state)
+  dp = data_parallel.select(config.train.parallelism)
+  state = dp.replicate(run.state)
 
   if start_step < last_step:
     dataset = input_pipeline.create_train_dataset(run.builder, config.data, local_batch_size=run.local_batch,
                                                   seed=config.seed, start_step=start_step)
-    p_train_step = parallel.pmap_step(
+    p_train_step = dp.compile_step(
         functools.partial(steps.train_step, loss_config=config.loss, preprocessing_mode=run.preprocessing_mode,
-                          learning_rate_fn=run.schedule,
+                          learning_rate_fn=run.schedule, axis_name=dp.axis_name,
                           skip_nonfinite=config.train.skip_nonfinite_steps), donate_state=True)
     state = loop.fit(state, p_train_step,
-                     parallel.prefetch_to_device(dataset.as_numpy_iterator(), config.data.prefetch_to_device),
-                     start_step=start_step, last_step=last_step, grids_per_step=sum(input_pipeline.view_counts(config.data)) * config.train.batch_size,
+                     dp.prefetch_to_device(dataset.as_numpy_iterator(), config.data.prefetch_to_device),
+                     start_step=start_step, last_step=last_step,
+                     grids_per_step=sum(input_pipeline.view_counts(config.data)) * config.train.batch_size,
                      log_every_steps=config.train.log_every_steps, ckpt_every_steps=config.ckpt.every_steps,
                      manager=run.manager, writer=writer,
                      nan_hint='Lower config.optim.learning_rate, or set config.optim.grad_clip_norm.')

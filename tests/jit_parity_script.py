@@ -1,0 +1,86 @@
+"""Runs SCFA train steps through the pmap path and the jit (mesh + NamedSharding) path; prints JSON.
+
+Run by tests/test_jit_parallel.py with XLA_FLAGS=--xla_force_host_platform_device_count=8
+(the flag must be set before JAX starts, hence a separate process).
+"""
+
+import functools
+import json
+import sys
+
+import jax
+import numpy as np
+
+from scfa_jax import config as base_config
+from scfa_jax.models import scfa
+from scfa_jax.training import data_parallel
+from scfa_jax.training import loop
+from scfa_jax.training import steps
+from scfa_jax.training import train
+
+NUM_STEPS = 3
+
+
+def run_path(parallelism: str, dtype: str, batch: dict) -> dict:
+  config = base_config.get_config()
+  config.model.update(depth=10, width=4, proj_hidden_dim=16, proj_dim=8, sync_batch_norm=True, dtype=dtype)
+  dp = data_parallel.select(parallelism)
+  model = scfa.create_model(config.model, axis_name=dp.axis_name)
+  schedule = loop.learning_rate_schedule(config.optim, steps_per_epoch=1, total_steps=10)
+  host_state = train.create_train_state(jax.random.key(0), model, (32, 32, 3),
+                                        loop.create_optimizer(config.optim, schedule), config.model)
+  step = dp.compile_step(functools.partial(steps.train_step, loss_config=config.loss, preprocessing_mode='imagenet',
+                                           learning_rate_fn=schedule, axis_name=dp.axis_name), donate_state=True)
+  state = dp.replicate(host_state)
+  first = state
+  losses, grad_norms = [], []
+  for _ in range(NUM_STEPS):
+    state, metrics = step(state, dp.shard_batch(batch))
+    losses.append(float(metrics['loss']))
+    grad_norms.append(float(metrics['grad_norm']))
+  out = {
+      'state': jax.device_get(state), 'initial_params': host_state.params, 'losses': losses, 'grad_norms': grad_norms,
+      'loss_dtype': str(metrics['loss'].dtype),
+      'param_dtypes': sorted({str(x.dtype) for x in jax.tree.leaves(state.params)}),
+      'donated': all(x.is_deleted() for x in jax.tree.leaves(first)),
+  }
+  if parallelism == 'jit':
+    out['cache_size'] = step._cache_size()  # pylint: disable=protected-access  # one executable: no recompiles
+    out['params_sharding_replicated'] = all(x.sharding.is_fully_replicated for x in jax.tree.leaves(state.params))
+  return out
+
+
+def max_diff(a, b) -> float:
+  return float(max(np.max(np.abs(np.asarray(x, np.float32) - np.asarray(y, np.float32)))
+                   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))))
+
+
+def main():
+  dtype = sys.argv[1] if len(sys.argv) > 1 else 'float32'
+  rng = np.random.default_rng(0)
+  global_batch = 2 * jax.local_device_count()
+  batch = {
+      'views': rng.integers(0, 256, size=(global_batch, 2, 32, 32, 3), dtype=np.uint8),
+      'label': rng.integers(0, 3, size=(global_batch,)).astype(np.int32),
+  }
+  p = run_path('pmap', dtype, batch)
+  j = run_path('jit', dtype, batch)
+  print(json.dumps({
+      'num_devices': jax.device_count(),
+      'dtype': dtype,
+      'losses_pmap': p['losses'], 'losses_jit': j['losses'],
+      'grad_norms_pmap': p['grad_norms'], 'grad_norms_jit': j['grad_norms'],
+      'params_max_abs_diff': max_diff(p['state'].params, j['state'].params),
+      'batch_stats_max_abs_diff': max_diff(p['state'].batch_stats, j['state'].batch_stats),
+      'opt_state_max_abs_diff': max_diff(p['state'].opt_state, j['state'].opt_state),
+      'params_moved': max_diff(j['state'].params, j['initial_params']),
+      'loss_dtypes': [p['loss_dtype'], j['loss_dtype']],
+      'param_dtypes': sorted(set(p['param_dtypes']) | set(j['param_dtypes'])),
+      'donated': [p['donated'], j['donated']],
+      'jit_cache_size': j['cache_size'],
+      'jit_params_replicated': j['params_sharding_replicated'],
+  }))
+
+
+if __name__ == '__main__':
+  main()
