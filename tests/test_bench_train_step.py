@@ -25,7 +25,8 @@ def test_tiny_bench_jit_path_with_torch_and_end_to_end(tmp_path):
   assert r['recompiles'] == 0 and r['compiles_first_step'] >= 1, r
   assert r['state_donated'] is True and r['state_copies'] < 1.5, r
   assert r['jax_step_s'] > 0 and r['model_gflop_per_step'] > 0, r
-  assert r['torch_step_s'] > 0 and r['ratio'] == round(r['jax_step_s'] / r['torch_step_s'], 3), r
+  # The step times are printed rounded to 0.1 ms; for a tiny model that moves their quotient by a few percent.
+  assert r['torch_step_s'] > 0 and abs(r['ratio'] - r['jax_step_s'] / r['torch_step_s']) <= 0.05 * r['ratio'] + 1e-3, r
   assert r['e2e_steps_measured'] == 3 and r['e2e_grids_per_s'] > 0, r
   assert 0.0 <= r['e2e_fraction_steps_waited'] <= 1.0, r
 
