@@ -26,12 +26,12 @@ def poisoned(monkeypatch):
   """Feeds float views to the step, NaN at step BAD_STEP (counted from the first batch of the run)."""
   original = parallel.prefetch_to_device
 
-  def prefetch(batches, size):
+  def prefetch(batches, size, **kwargs):
     def views_as_float():
       for i, batch in enumerate(batches, start=1):
         views = batch['views'].astype(np.float32)
         yield dict(batch, views=np.full_like(views, np.nan) if i == BAD_STEP else views)
-    return original(views_as_float(), size)
+    return original(views_as_float(), size, **kwargs)
 
   monkeypatch.setattr(parallel, 'prefetch_to_device', prefetch)
 

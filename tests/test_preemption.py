@@ -118,7 +118,7 @@ def test_sigterm_saves_the_step_exits_143_and_the_same_command_resumes(tiny_data
 
   resumed = _run(command, env)
   assert resumed.returncode == 0, resumed.stderr[-3000:]
-  assert f'Training from step {step} to {LAST_STEP}' in resumed.stderr
+  assert f'resuming at step {step}' in resumed.stderr  # the start-up summary
   _assert_same_params(_final_params(str(tmp_path / 'run')), uninterrupted)
 
 
@@ -130,7 +130,7 @@ def test_kill_9_mid_run_then_the_same_command_ends_as_an_uninterrupted_run(tiny_
 
   resumed = _run(command, env)
   assert resumed.returncode == 0, resumed.stderr[-3000:]
-  started = int(re.search(r'Training from step (\d+) to', resumed.stderr).group(1))
+  started = int(re.search(r'resuming at step (\d+)', resumed.stderr).group(1))
   assert 4 <= started < LAST_STEP
   _assert_same_params(_final_params(str(tmp_path / 'run')), uninterrupted)
 

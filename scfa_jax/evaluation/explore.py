@@ -20,10 +20,11 @@ from typing import Any, Optional, Sequence
 import ml_collections
 import numpy as np
 
-from scfa_jax.evaluation import evaluate as evaluate_lib
+from scfa_jax.evaluation import figures
 from scfa_jax.evaluation import finetune as finetune_lib
 from scfa_jax.evaluation import gallery
 from scfa_jax.evaluation import plots
+from scfa_jax.evaluation import report
 from scfa_jax.evaluation import schema
 from scfa_jax.tools import show_grids
 
@@ -106,7 +107,7 @@ def load(workdir: str, config: Optional[ml_collections.ConfigDict] = None) -> Ru
     FileNotFoundError: no results.json (the run has not finished its evaluation), or neither a
       config.json nor a ``config`` argument.
   """
-  results_path = os.path.join(workdir, evaluate_lib.RESULTS_FILE)
+  results_path = os.path.join(workdir, report.RESULTS_FILE)
   if not os.path.isfile(results_path):
     raise FileNotFoundError(f'{results_path} not found: open the workdir of a run that finished its evaluation '
                             '(or run --mode=eval on it first).')
@@ -134,10 +135,10 @@ def training_views(run: Run, *, num_videos: int = 4, batch_index: int = 0) -> PN
 
 def training_curves(run: Run) -> PNG:
   """Loss and learning rate against step, for pre-training and (when run) fine-tuning."""
-  runs = {f'pre-training ({run.config.loss.name})': plots.read_scalars(run.workdir, evaluate_lib.CURVE_TAGS)}
+  runs = {f'pre-training ({run.config.loss.name})': plots.read_scalars(run.workdir, figures.CURVE_TAGS)}
   if run.results['settings']['finetune_steps']:
-    finetune_dir = finetune_lib.run_dir(run.workdir, run.results['step'])
-    runs['fine-tuning (cross_entropy)'] = plots.read_scalars(finetune_dir, evaluate_lib.CURVE_TAGS)
+    finetune_dir = finetune_lib.run_dir(run.workdir, run.results['step'], run.config)
+    runs['fine-tuning (cross_entropy)'] = plots.read_scalars(finetune_dir, figures.CURVE_TAGS)
   runs = {name: curves for name, curves in runs.items() if curves}
   if not runs:
     raise FileNotFoundError(f'No training events in {run.workdir} (a workdir of copied checkpoints?).')
@@ -171,7 +172,7 @@ def embed(run: Run) -> Embeddings:
   from scfa_jax.training import steps  # pylint: disable=g-import-not-at-top
   from scfa_jax.training import train  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
-  set_up = train._set_up(run.config, run.workdir)  # pylint: disable=protected-access
+  set_up = train._set_up(run.config, run.workdir, mode='eval', allow_config_change=False)  # pylint: disable=protected-access
   set_up.manager.close()
   p_embed = parallel.pmap_step(functools.partial(steps.embed_step, preprocessing_mode=set_up.preprocessing_mode),
                                donate_state=False)
