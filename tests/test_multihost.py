@@ -124,7 +124,8 @@ def test_two_processes_train_like_one(tiny_data_dir, tmp_path):
   with open(work / 'results.json') as f:
     assert json.load(f)['step'] == 4
   assert _writes(tmp_path, 'second', 1) == [], 'process 1 wrote into the workdir'
-  assert {'results.json', 'confusion_matrix.png'} <= set(_writes(tmp_path, 'second', 0))
+  written = {name.removesuffix('.tmp') for name in _writes(tmp_path, 'second', 0)}  # results.json: tmp + rename
+  assert {'results.json', 'confusion_matrix.png'} <= written
   # TensorBoard names event files ...<host>.<pid>.0.v2: one per run, each by process 0.
   event_pids = sorted(int(f.split('.')[-3]) for f in os.listdir(work) if f.startswith('events.out.tfevents'))
   assert event_pids == sorted([first_process_0, procs[0].pid]), event_pids
