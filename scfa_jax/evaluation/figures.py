@@ -111,7 +111,7 @@ def write_figures(inputs: FigureInputs) -> tuple[dict[str, str], dict[str, str]]
     try:
       draw(inputs, path)
     except FigureSkipped as e:
-      logging.info('Figure %s not drawn: %s.', name, e)
+      logging.debug('Figure %s not drawn: %s.', name, e)  # nothing to draw is not news
       continue
     except plots.DegenerateInputError as e:
       logging.warning('Figure %s not drawn: %s.', name, e)
