@@ -1,6 +1,5 @@
 """The SupCon memory queue: first in, first out; identical on 8 devices and 1; part of an exactly resumed run."""
 
-import glob
 import json
 import os
 import subprocess

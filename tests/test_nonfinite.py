@@ -1,10 +1,8 @@
 """Non-finite steps: never saved into a checkpoint; skipped and counted with train.skip_nonfinite_steps."""
 
 import functools
-import os
 
 import jax
-import ml_collections
 import numpy as np
 import optax
 import orbax.checkpoint as ocp

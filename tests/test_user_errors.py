@@ -5,7 +5,6 @@ of it importing TF and JAX); the others build or train as little as they can.
 """
 
 import json
-import os
 
 import pytest
 
