@@ -88,10 +88,18 @@ def test_compare_reports_mean_and_range_over_seeds(tmp_path):
 
 
 @pytest.mark.parametrize('workdir,method,seed', [
-    ('/r/demo_ce/seed3', 'demo_ce', 3),
-    ('/tmp/scfa_demo_seed12', 'scfa_demo', 12),
-    ('/tmp/scfa_demo', 'scfa_demo', None),
+    ('r/demo_ce/seed3', 'demo_ce', 3),
+    ('scfa_demo_seed12', 'scfa_demo', 12),
+    ('scfa_demo', 'scfa_demo', None),
 ])
-def test_method_and_seed_come_from_the_workdir_name(workdir, method, seed):
+def test_method_and_seed_come_from_the_workdir_name(tmp_path, workdir, method, seed):
+  workdir = str(tmp_path / workdir)  # folders without a config.json: only the name can tell
   assert compare.method_of(workdir) == method
   assert compare.seed_of(workdir) == seed
+
+
+def test_the_seed_in_config_json_wins_over_the_name(tmp_path):
+  workdir = tmp_path / 'demo_seed12'
+  workdir.mkdir()
+  (workdir / 'config.json').write_text(json.dumps({'seed': 3}))
+  assert compare.seed_of(str(workdir)) == 3
