@@ -27,6 +27,7 @@ from scfa_jax.evaluation import finetune as finetune_lib
 from scfa_jax.evaluation import knn
 from scfa_jax.evaluation import linear_probe
 from scfa_jax.evaluation import metrics
+from scfa_jax.evaluation import plots
 from scfa_jax.evaluation import report
 from scfa_jax.evaluation import retrieval
 from scfa_jax.evaluation import robustness
@@ -205,11 +206,9 @@ def _score(name: str, compute, problem: Optional[str] = None) -> Entry:
 def _non_finite(what: str, arrays: dict[str, Optional[np.ndarray]]) -> Optional[str]:
   """Why ``arrays`` cannot be scored (rows with NaN/Inf), or None."""
   for split, x in arrays.items():
-    if x is None or len(x) == 0:
-      continue
-    bad = int((~np.isfinite(np.asarray(x, np.float64).reshape(len(x), -1)).all(axis=1)).sum())
-    if bad:
-      return f'{bad} of {len(x)} {split} videos have non-finite (NaN/Inf) {what}: the encoder diverged'
+    problem = None if x is None or len(x) == 0 else plots.non_finite_rows(x, split, what)
+    if problem:
+      return f'{problem}: the encoder diverged'
   return None
 
 

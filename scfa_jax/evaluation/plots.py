@@ -46,10 +46,10 @@ class DegenerateInputError(ValueError):
 MIN_TSNE_POINTS = 3
 
 
-def non_finite_rows(features: np.ndarray, split: str) -> str | None:
-  """Why ``features`` [N, D] cannot be drawn (rows with NaN/Inf), or None."""
+def non_finite_rows(features: np.ndarray, split: str, what: str = 'features') -> str | None:
+  """Why ``features`` [N, ...] cannot be drawn or scored (rows with NaN/Inf), or None."""
   bad = int((~np.isfinite(np.asarray(features, np.float64)).reshape(len(features), -1).all(axis=1)).sum())
-  return f'{bad} of {len(features)} {split} videos have non-finite (NaN/Inf) features' if bad else None
+  return f'{bad} of {len(features)} {split} videos have non-finite (NaN/Inf) {what}' if bad else None
 
 
 def tsne_input(features: np.ndarray) -> np.ndarray:
