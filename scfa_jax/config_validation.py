@@ -99,6 +99,7 @@ RULES: tuple[Rule, ...] = (
     at_least('model.proj_hidden_dim', 1),
     at_least('model.proj_dim', 1),
     at_least('model.classifier_hidden_dim', 0),
+    one_of('model.per_frame', (False, True)),
     one_of('loss.name', LOSSES),
     positive('loss.temperature'),
     positive('loss.base_temperature'),
@@ -176,6 +177,10 @@ def _combination_problems(config: ml_collections.ConfigDict) -> list[str]:
   queue_size = _get(config, 'loss.queue_size')[1]
   if queue_size and config.loss.name != 'supcon':
     found.append(f"config.loss.queue_size={queue_size} needs config.loss.name='supcon' (0 turns the queue off).")
+  num_local_views = _get(config, 'data.num_local_views')[1]
+  if _get(config, 'model.per_frame')[1] is True and num_local_views:
+    found.append(f'config.model.per_frame=True (TSN) encodes the tiles of a grid_rows x grid_cols grid, but '
+                 f'config.data.num_local_views={num_local_views} adds views of another layout: set one of them off.')
   return found
 
 

@@ -24,3 +24,23 @@ def test_multiscale_balanced_run_on_synthetic_detail(tmp_path):
   with open(workdir / 'results.json') as f:
     results = json.load(f)
   assert results['num_classes'] == 6 and results['num_test'] == 12
+
+
+def test_tsn_run_reports_its_classifier_and_the_compute_of_its_frames(tmp_path):
+  """configs/demo_tsn.py shrunk (2x4 frames of 8 px, 2 steps) through main: trained, scored, costed per video."""
+  workdir = tmp_path / 'run'
+  env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''), JAX_PLATFORMS='cpu')
+  args = ['--config=configs/demo_tsn.py', f'--workdir={workdir}', '--config.data.name=synthetic_detail',
+          '--config.data.builder_config=tiny', f'--config.data.data_dir={tmp_path / "tfds"}',
+          '--config.data.tile_size=8', '--config.model.depth=10', '--config.model.width=4',
+          '--config.train.batch_size=8', '--config.train.max_steps=2', '--config.eval.num_test_clips=1',
+          '--config.eval.retrieval_ks=()', '--config.eval.plots=False']
+  proc = subprocess.run([sys.executable, '-m', 'scfa_jax.main', *args], cwd=ROOT, env=env, capture_output=True,
+                        text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  with open(workdir / 'results.json') as f:
+    results = json.load(f)
+  assert results['settings']['per_frame'] is True
+  assert results['protocols']['classifier']['single_view']['top1'] is not None  # the averaged frame scores
+  assert results['compute']['image_shape'] == [16, 32, 3]  # the 8 frames of one video in one 2x4 image
+  assert results['compute']['forward_gflops_per_video']['single_view'] > 0

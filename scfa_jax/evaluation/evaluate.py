@@ -283,6 +283,7 @@ def assemble_results(protocols: dict[str, Any], *, dataset: str, config: ml_coll
       'finetune_learning_rate': float(config.eval.finetune_learning_rate),
       'finetune_steps': int(finetune_steps),
       'classifier_hidden_dim': int(config.model.classifier_hidden_dim),
+      'per_frame': bool(config.model.get('per_frame', False)),
   }
   results['figures'] = {}
   return results

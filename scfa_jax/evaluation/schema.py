@@ -130,6 +130,9 @@ RESULTS_SCHEMA: dict[str, Any] = {
                 'finetune_steps': {'type': 'integer', 'minimum': 0, 'description': '0 when fine-tuning is off.'},
                 'classifier_hidden_dim': {'type': 'integer', 'minimum': 0,
                                           'description': 'Hidden ReLU layer of the classifier head; 0 = linear.'},
+                'per_frame': {'type': 'boolean',
+                              'description': 'TSN baseline: features and class scores are means over frames '
+                                             'encoded one by one (absent in results of older versions).'},
             },
         },
         'figures': {

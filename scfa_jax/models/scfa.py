@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -28,6 +28,18 @@ class ProjectionHead(nn.Module):
     return x * jnp.reciprocal(jnp.sqrt(jnp.sum(x * x, axis=-1, keepdims=True) + 1e-12))
 
 
+def grid_to_frames(images: Array, rows: int, cols: int) -> Array:
+  """[B, rows*h, cols*w, C] grid images -> [B*rows*cols, h, w, C] frames, row-major per video.
+
+  The inverse of ``data.grid.frames_to_grid``: the TSN baseline reuses the
+  grid pipeline as a container for its K frames and encodes each on its own.
+  """
+  b, height, width, c = images.shape
+  h, w = height // rows, width // cols
+  frames = images.reshape(b, rows, h, cols, w, c).transpose(0, 1, 3, 2, 4, 5)
+  return frames.reshape(b * rows * cols, h, w, c)
+
+
 class SCFAModel(nn.Module):
   """Encoder shared by both views, projection head and optional classifier.
 
@@ -35,6 +47,11 @@ class SCFAModel(nn.Module):
   the linear probe, kNN and retrieval), ``projection`` (unit-norm, used by the
   SupCon loss) and ``logits`` (only when ``num_classes`` > 0: the cross-entropy
   baseline and fine-tuning).
+
+  With ``frame_grid=(rows, cols)`` the model is the TSN baseline instead: each
+  tile of the input grid is a frame from one temporal segment, encoded as an
+  image of its own, and the video's features and class scores are the averages
+  of the per-frame ones (TSN's segmental consensus), so time order is not seen.
   """
 
   encoder: nn.Module
@@ -42,24 +59,42 @@ class SCFAModel(nn.Module):
   proj_dim: int = 128
   num_classes: int = 0
   classifier_hidden_dim: int = 0  # >0: Dense(hidden, relu) -> Dense(classes), as the authors fine-tuned
+  frame_grid: Optional[Tuple[int, int]] = None  # (rows, cols): TSN, every tile encoded as its own frame
 
   @nn.compact
   def __call__(self, x: Array, train: bool = False) -> dict[str, Array]:
+    num_videos = x.shape[0]
+    if self.frame_grid:
+      x = grid_to_frames(x, *self.frame_grid)
     _, features = self.encoder(x, train=train)
+    video_features = _per_video_mean(features, num_videos)
     out = {
-        'features': features,
-        'projection': ProjectionHead(self.proj_hidden_dim, self.proj_dim, name='projection')(features),
+        'features': video_features,
+        'projection': ProjectionHead(self.proj_hidden_dim, self.proj_dim, name='projection')(video_features),
     }
     if self.num_classes:
-      h = features
+      h = features  # per frame for TSN: the class scores are averaged, as TSN does, not the features
       if self.classifier_hidden_dim:
         h = nn.relu(nn.Dense(self.classifier_hidden_dim, name='classifier_hidden')(h))
-      out['logits'] = nn.Dense(self.num_classes, name='classifier')(h).astype(jnp.float32)
+      logits = nn.Dense(self.num_classes, name='classifier')(h).astype(jnp.float32)
+      out['logits'] = _per_video_mean(logits, num_videos)
     return out
 
 
-def create_model(model_config: ml_collections.ConfigDict, *, num_classes: int = 0, axis_name: Optional[str] = None) -> SCFAModel:
-  """Builds the SCFA model described by ``config.model``."""
+def _per_video_mean(per_image: Array, num_videos: int) -> Array:
+  """[B*K, ...] -> [B, ...]: the mean over each video's K frames (the identity for K = 1)."""
+  if per_image.shape[0] == num_videos:
+    return per_image
+  return per_image.reshape((num_videos, -1) + per_image.shape[1:]).mean(axis=1)
+
+
+def create_model(model_config: ml_collections.ConfigDict, *, num_classes: int = 0, axis_name: Optional[str] = None,
+                 frame_grid: Optional[Tuple[int, int]] = None) -> SCFAModel:
+  """Builds the SCFA model described by ``config.model``.
+
+  ``frame_grid`` is the data's (grid_rows, grid_cols); it is used only when
+  ``model.per_frame`` asks for the TSN baseline (see :func:`frame_grid_of`).
+  """
   encoder = resnet.ResNet(
       depth=model_config.depth,
       width=model_config.width,
@@ -75,4 +110,10 @@ def create_model(model_config: ml_collections.ConfigDict, *, num_classes: int = 
       proj_dim=model_config.proj_dim,
       num_classes=num_classes,
       classifier_hidden_dim=model_config.classifier_hidden_dim,
+      frame_grid=tuple(frame_grid) if model_config.get('per_frame') and frame_grid else None,
   )
+
+
+def frame_grid_of(config: ml_collections.ConfigDict) -> Optional[Tuple[int, int]]:
+  """The (rows, cols) that ``create_model`` needs for ``model.per_frame`` (TSN); None for the grid method."""
+  return (config.data.grid_rows, config.data.grid_cols) if config.model.get('per_frame') else None
