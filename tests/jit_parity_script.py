@@ -55,6 +55,13 @@ def max_diff(a, b) -> float:
                    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))))
 
 
+def max_rel_diff(a, b) -> float:
+  """The largest leaf difference relative to that leaf's largest magnitude (float32 sums in another order)."""
+  return float(max(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64)))
+                   / max(float(np.max(np.abs(np.asarray(y, np.float64)))), 1e-30)
+                   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)) if np.size(y)))
+
+
 def main():
   dtype = sys.argv[1] if len(sys.argv) > 1 else 'float32'
   rng = np.random.default_rng(0)
@@ -73,6 +80,7 @@ def main():
       'params_max_abs_diff': max_diff(p['state'].params, j['state'].params),
       'batch_stats_max_abs_diff': max_diff(p['state'].batch_stats, j['state'].batch_stats),
       'opt_state_max_abs_diff': max_diff(p['state'].opt_state, j['state'].opt_state),
+      'opt_state_max_rel_diff': max_rel_diff(p['state'].opt_state, j['state'].opt_state),
       'params_moved': max_diff(j['state'].params, j['initial_params']),
       'loss_dtypes': [p['loss_dtype'], j['loss_dtype']],
       'param_dtypes': sorted(set(p['param_dtypes']) | set(j['param_dtypes'])),

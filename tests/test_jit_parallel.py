@@ -28,7 +28,9 @@ def test_jit_matches_pmap_float32():
   assert r['grad_norms_pmap'] == pytest.approx(r['grad_norms_jit'], rel=1e-4), r
   # Same parameters, Adam moments and (synchronised) BatchNorm statistics after 3 steps.
   assert r['params_max_abs_diff'] < 1e-5, r
-  assert r['opt_state_max_abs_diff'] < 1e-5, r
+  # Adam's moments hold gradients (and their squares) summed over devices in another order by the two paths:
+  # compared relative to each moment's scale, as float32 round-off is.
+  assert r['opt_state_max_rel_diff'] < 1e-4, r
   assert r['batch_stats_max_abs_diff'] < 1e-5, r
   # One copy of the state: both steps consumed (donated) their input state; no recompilation over 3 steps.
   assert r['donated'] == [True, True], r

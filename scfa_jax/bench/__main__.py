@@ -6,14 +6,18 @@ r"""``python -m scfa_jax.bench pipeline [--flags]``: benchmarks, each printing o
   train_step  One SCFA training step in JAX and the same step in PyTorch,
             side by side: step time, grids/s, compile, recompiles, memory,
             MFU on accelerators (``bench.train_step``).
+  profile   Where that step's time goes: XLA ops grouped by kind and
+            direction from a profiler trace (``bench.profile_step``).
 
   python -m scfa_jax.bench pipeline --clips=240 --seconds=20
   python -m scfa_jax.bench train_step --depth=50 --image_size=224 --batch=8
+  python -m scfa_jax.bench profile --depth=50 --image_size=224 --batch=8 --steps=2
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Sequence
 
@@ -21,11 +25,12 @@ from absl import app
 from absl import logging
 
 from scfa_jax.bench import pipeline
+from scfa_jax.bench import profile_step
 from scfa_jax.bench import train_step
 
 
 def main(argv: Sequence[str]) -> None:
-  commands = ('pipeline', 'build', 'train_step')
+  commands = ('pipeline', 'build', 'train_step', 'profile')
   if len(argv) != 2 or argv[1] not in commands:
     raise app.UsageError(f'Usage: python -m scfa_jax.bench {{{"|".join(commands)}}} [--flags]')
   logging.set_verbosity(logging.WARNING)
@@ -35,6 +40,13 @@ def main(argv: Sequence[str]) -> None:
     if not pipeline.flags.FLAGS.data_dir:
       raise app.UsageError('build needs --data_dir.')
     pipeline.build(pipeline.flags.FLAGS.data_dir)
+    return
+  if argv[1] == 'profile':
+    # XLA reads its flags when the backend starts, which has not happened yet: CPU ops become trace events.
+    os.environ['XLA_FLAGS'] = f"{os.environ.get('XLA_FLAGS', '')} {profile_step.TRACE_FLAG}".strip()
+    results = profile_step.run(train_step.flags.FLAGS.steps)
+    print(profile_step.format_table(results), file=sys.stderr)
+    print(json.dumps(results), flush=True)
     return
   if argv[1] == 'train_step':
     try:
