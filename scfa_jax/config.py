@@ -105,6 +105,7 @@ def get_config() -> ml_collections.ConfigDict:
   ev.linear_probe_c = 1.0  # Inverse L2 strength of the logistic-regression probe.
   ev.linear_probe_max_iter = 1000  # L-BFGS iterations of the probe.
   ev.num_test_clips = 4  # Test-time averaging over K deterministic temporal views per test video; 1 = single view only.
+  ev.local_views = 0  # L > 0 adds L local views (data.local_grid etc., centred runs) to the averaged test views.
   ev.retrieval_ks = (1, 5, 10)  # Recall@k cut-offs of test-vs-train retrieval (with mAP); () skips retrieval.
   ev.finetune_epochs = 0  # Fine-tune encoder + classifier (config.model.classifier_hidden_dim) with CE; 0 = off.
   ev.finetune_learning_rate = 1e-4  # Peak Adam learning rate of fine-tuning (warm-up and cosine as config.optim).

@@ -121,6 +121,7 @@ RULES: tuple[Rule, ...] = (
     positive('eval.linear_probe_c'),
     at_least('eval.linear_probe_max_iter', 1),
     at_least('eval.num_test_clips', 1),
+    at_least('eval.local_views', 0),
     Rule('eval.retrieval_ks', lambda ks: all(isinstance(k, int) and k >= 1 for k in ks),
          'cut-offs >= 1, e.g. (1, 5, 10), or () to skip retrieval'),
     at_least('eval.finetune_epochs', 0),
@@ -169,7 +170,7 @@ def problems(config: ml_collections.ConfigDict, *, device_count: int) -> list[st
 def _combination_problems(config: ml_collections.ConfigDict) -> list[str]:
   """Fields that are fine alone but cannot work together."""
   found = []
-  if _get(config, 'data.num_local_views')[1]:
+  if _get(config, 'data.num_local_views')[1] or _get(config, 'eval.local_views')[1]:
     try:
       views.local_grid_spec(config.data)
     except ValueError as e:  # its message names the fields and what would fit
@@ -177,10 +178,11 @@ def _combination_problems(config: ml_collections.ConfigDict) -> list[str]:
   queue_size = _get(config, 'loss.queue_size')[1]
   if queue_size and config.loss.name != 'supcon':
     found.append(f"config.loss.queue_size={queue_size} needs config.loss.name='supcon' (0 turns the queue off).")
-  num_local_views = _get(config, 'data.num_local_views')[1]
-  if _get(config, 'model.per_frame')[1] is True and num_local_views:
-    found.append(f'config.model.per_frame=True (TSN) encodes the tiles of a grid_rows x grid_cols grid, but '
-                 f'config.data.num_local_views={num_local_views} adds views of another layout: set one of them off.')
+  for field in ('data.num_local_views', 'eval.local_views'):
+    local_views = _get(config, field)[1]
+    if _get(config, 'model.per_frame')[1] is True and local_views:
+      found.append(f'config.model.per_frame=True (TSN) encodes the tiles of a grid_rows x grid_cols grid, but '
+                   f'config.{field}={local_views} adds views of another layout: set one of them off.')
   return found
 
 

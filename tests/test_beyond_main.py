@@ -16,7 +16,8 @@ def test_multiscale_balanced_run_on_synthetic_detail(tmp_path):
           '--config.data.builder_config=tiny', f'--config.data.data_dir={tmp_path / "tfds"}',
           '--config.data.tile_size=8', '--config.data.balanced_batches_per_class=4', '--config.model.depth=10',
           '--config.model.width=4', '--config.train.batch_size=8', '--config.train.max_steps=2',
-          '--config.eval.num_test_clips=1', '--config.eval.retrieval_ks=()', '--config.eval.plots=False']
+          '--config.eval.num_test_clips=1', '--config.eval.local_views=1', '--config.eval.retrieval_ks=()',
+          '--config.eval.plots=False']
   proc = subprocess.run([sys.executable, '-m', 'scfa_jax.main', *args], cwd=ROOT, env=env, capture_output=True,
                         text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-3000:]
@@ -24,6 +25,11 @@ def test_multiscale_balanced_run_on_synthetic_detail(tmp_path):
   with open(workdir / 'results.json') as f:
     results = json.load(f)
   assert results['num_classes'] == 6 and results['num_test'] == 12
+  # eval.local_views=1: the averaged entries are the global grid and one local view, averaged.
+  assert results['settings']['local_views'] == 1
+  assert results['protocols']['linear_probe']['averaged'] is not None
+  assert results['compute']['images_per_video'] == {'single_view': 1, 'averaged': 2}
+  assert '1+1 local views' in proc.stdout + proc.stderr
 
 
 def test_tsn_run_reports_its_classifier_and_the_compute_of_its_frames(tmp_path):

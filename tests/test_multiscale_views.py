@@ -112,6 +112,30 @@ def test_local_views_follow_the_global_ones_and_show_a_run_of_frames(stride):
   assert local_levels[0][0] != local_levels[1][0]  # two local views start at different frames
 
 
+@pytest.mark.parametrize('num_frames', [4, 17, 40])
+def test_evaluation_local_runs_are_deterministic_and_spread(num_frames):
+  runs = [sampling.local_run_indices(num_frames, 4, 2, position=p).numpy() for p in (0.0, 0.5, 1.0)]
+  assert runs[0][0] == 0 and runs[2][-1] == num_frames - 1  # from the very start to the very end
+  assert runs[0][0] <= runs[1][0] <= runs[2][0]
+  np.testing.assert_array_equal(runs[1], sampling.local_run_indices(num_frames, 4, 2, position=0.5).numpy())
+
+
+def test_evaluation_adds_centred_local_views_after_the_global_clips():
+  config = _data_config(local_grid=2, local_frames_stride=1)
+  example = _levelled_video(40)
+  clips = input_pipeline.preprocess_eval(example, data_config=config, num_clips=2)['image'].numpy()
+  single = input_pipeline.preprocess_eval(example, data_config=config)['image'].numpy()
+  out = input_pipeline.preprocess_eval(example, data_config=config, num_clips=2, num_local_views=1)['image'].numpy()
+  assert out.shape == (3, 16, 16, 3)
+  np.testing.assert_array_equal(out[:2], clips)  # the global clips are unchanged
+  levels = np.round(_tile_levels(out[2], 8) / 5)
+  np.testing.assert_allclose(np.diff(levels), 1, atol=0.5)  # 4 consecutive frames...
+  assert 40 / 2 - 4 <= levels[0] <= 40 / 2  # ...around the middle of the video
+  one = input_pipeline.preprocess_eval(example, data_config=config, num_local_views=1)['image'].numpy()
+  assert one.shape == (2, 16, 16, 3)  # 1 clip + 1 local view: the single view, then the local one
+  np.testing.assert_array_equal(one[0], single)
+
+
 # ----------------------------------------------------------------------------- batches
 
 

@@ -84,18 +84,19 @@ def preprocess_train(example: dict, seed: tf.Tensor, *, data_config: ml_collecti
 
 
 def preprocess_eval(example: dict, *, data_config: ml_collections.ConfigDict, num_clips: int = 1,
-                    seed: int = 0) -> dict:
+                    num_local_views: int = 0, seed: int = 0) -> dict:
   """Deterministic, un-augmented grids of one video.
 
   Returns:
     {'image': uint8 [H, W, 3] (num_clips == 1, ``data_config.eval_sampling``)
-    or [K, H, W, 3] (num_clips = K > 1, ``sampling.multi_clip_indices``),
-    'label': int32}.
+    or [K + L, H, W, 3] (num_clips = K > 1, ``sampling.multi_clip_indices``, or
+    num_local_views = L > 0: then L local views follow, their runs starting
+    (l + 0.5) / L of the way through the video), 'label': int32}.
   """
   spec = GridSpec.from_config(data_config)
   encoded = example[data_config.frames_key]
   num_frames = tf.shape(encoded)[0]
-  seeds = _view_seeds(tf.constant([seed, 0], tf.int64), num_clips)
+  seeds = _view_seeds(tf.constant([seed, 0], tf.int64), num_clips + num_local_views)
   if num_clips == 1:
     indices = sampling.sample_indices(num_frames, spec.num_frames, data_config.eval_sampling, seeds[0])[None]
   else:
@@ -104,9 +105,17 @@ def preprocess_eval(example: dict, *, data_config: ml_collections.ConfigDict, nu
     # A frame order of its own per video (keyed by its first frame's bytes): one fixed order for every
     # test video would be a consistent re-layout that a probe could still read time from.
     video_key = tf.strings.to_hash_bucket_fast(encoded[0], 2**62)
-    seeds = _view_seeds(tf.stack([tf.constant(seed, tf.int64), video_key]), num_clips)
-  grids = views.make_views(encoded, _maybe_shuffle_frames(indices, seeds, data_config), spec)
-  return {'image': grids[0] if num_clips == 1 else grids, 'label': tf.cast(example['label'], tf.int32)}
+    seeds = _view_seeds(tf.stack([tf.constant(seed, tf.int64), video_key]), num_clips + num_local_views)
+  grids = views.make_views(encoded, _maybe_shuffle_frames(indices, seeds[:num_clips], data_config), spec)
+  if num_local_views:
+    local_spec = views.local_grid_spec(data_config)
+    local = tf.stack([sampling.local_run_indices(num_frames, local_spec.num_frames, data_config.local_frames_stride,
+                                                 position=(v + 0.5) / num_local_views)
+                      for v in range(num_local_views)])
+    local = views.make_views(encoded, _maybe_shuffle_frames(local, seeds[num_clips:], data_config), local_spec)
+    grids = tf.concat([grids, local], axis=0)
+  single = num_clips == 1 and not num_local_views
+  return {'image': grids[0] if single else grids, 'label': tf.cast(example['label'], tf.int32)}
 
 
 def process_splits(builder: tfds.core.DatasetBuilder, split: str, num_processes: int | None = None) -> list[str]:
@@ -242,6 +251,7 @@ def create_eval_dataset(
     *,
     local_batch_size: int,
     num_clips: int = 1,
+    num_local_views: int = 0,
     perturbation: perturbations.Perturbation | None = None,
     process_index: int | None = None,
     num_processes: int | None = None,
@@ -255,6 +265,8 @@ def create_eval_dataset(
     local_batch_size: videos per batch on this host.
     num_clips: deterministic temporal views per video (test-time averaging);
       1 uses ``data_config.eval_sampling``, K > 1 ``sampling.multi_clip_indices``.
+    num_local_views: L > 0 appends L deterministic local views (multi-scale
+      models; ``views.local_grid_spec``) to every video's views.
     perturbation: optional test-time perturbation (robustness report): its
       ``frames`` change each video's frame sequence before views are sampled,
       its ``pixels`` the finished grids.
@@ -262,8 +274,8 @@ def create_eval_dataset(
     num_processes: hosts (default ``jax.process_count()``); tests set it.
 
   Returns:
-    The dataset of {'image': uint8 [B, H, W, 3] ([B, K, H, W, 3] when
-    num_clips = K > 1), 'label': int32 [B], 'mask': bool [B]} batches (mask
+    The dataset of {'image': uint8 [B, H, W, 3] ([B, K + L, H, W, 3] when
+    num_clips = K > 1 or num_local_views = L > 0), 'label': int32 [B], 'mask': bool [B]} batches (mask
     False on padding) and the number of batches.
   """
   if num_clips < 1:
@@ -277,7 +289,8 @@ def create_eval_dataset(
   def prepare(example: dict) -> dict:
     if perturbation is not None and perturbation.frames is not None:
       example = {**example, data_config.frames_key: perturbation.frames(example[data_config.frames_key])}
-    prepared = preprocess_eval(example, data_config=data_config, num_clips=num_clips)
+    prepared = preprocess_eval(example, data_config=data_config, num_clips=num_clips,
+                               num_local_views=num_local_views)
     if perturbation is not None and perturbation.pixels is not None:
       prepared['image'] = perturbation.pixels(prepared['image'])
     return {**prepared, 'mask': tf.constant(True)}

@@ -11,7 +11,8 @@ instead of failing.
 * :func:`multi_clip_indices`: K deterministic, interleaved uniform views per
   video for test-time averaging.
 * :func:`local_run_indices`: a short run of (nearly) consecutive frames from a
-  random start, for the optional local views of multi-scale training.
+  random start (or a given ``position``, for evaluation), for the optional
+  local views of multi-scale training.
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ def random_sorted_indices(num_frames: tf.Tensor, num_samples: int, seed: tf.Tens
   return tf.ensure_shape(indices, [num_samples])  # static length: views unroll one decode per frame
 
 
-def local_run_indices(num_frames: tf.Tensor, num_samples: int, stride: int, seed: tf.Tensor) -> tf.Tensor:
+def local_run_indices(num_frames: tf.Tensor, num_samples: int, stride: int, seed: tf.Tensor | None = None, *,
+                      position: float | None = None) -> tf.Tensor:
   """``num_samples`` frames ``stride`` apart from a random start: a short, local stretch of the video.
 
   Where the video is shorter than the run (``(num_samples - 1) * stride + 1``
@@ -85,7 +87,10 @@ def local_run_indices(num_frames: tf.Tensor, num_samples: int, stride: int, seed
   fits = tf.maximum(n - 1, 0) // max(num_samples - 1, 1)  # the largest stride that keeps the run inside the video
   step = tf.clip_by_value(fits, 1, stride)
   room = tf.maximum(n - (num_samples - 1) * step, 1)  # possible start frames
-  start = tf.random.stateless_uniform([], seed=seed, minval=0, maxval=room, dtype=tf.int64)
+  if position is None:
+    start = tf.random.stateless_uniform([], seed=seed, minval=0, maxval=room, dtype=tf.int64)
+  else:  # deterministic (evaluation): ``position`` of the way through the possible starts, 0.5 = centred
+    start = tf.cast(tf.floor(position * tf.cast(room - 1, tf.float32) + 0.5), tf.int64)
   return _clip(start + tf.range(num_samples, dtype=tf.int64) * step, num_frames)
 
 

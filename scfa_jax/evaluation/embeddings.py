@@ -17,7 +17,7 @@ from scfa_jax.training import parallel
 
 def extract(p_embed: Callable[..., dict], state: Any, builder: tfds.core.DatasetBuilder, split: str,
             data_config: ml_collections.ConfigDict, *, local_batch_size: int,
-            num_clips: int = 1, perturbation: Optional[perturbations.Perturbation] = None) -> dict[str, np.ndarray]:
+            num_clips: int = 1, num_local_views: int = 0, perturbation: Optional[perturbations.Perturbation] = None) -> dict[str, np.ndarray]:
   """Embeds every video of ``split`` in deterministic temporal views.
 
   Args:
@@ -28,23 +28,26 @@ def extract(p_embed: Callable[..., dict], state: Any, builder: tfds.core.Dataset
     data_config: ``config.data``.
     local_batch_size: videos per batch on this host.
     num_clips: K > 1 embeds K temporal views per video (test-time averaging).
+    num_local_views: L > 0 adds L local views per video after the K (``input_pipeline.preprocess_eval``).
     perturbation: optional test-time perturbation of every video (robustness report).
 
   Returns:
     {'features': [N, D], 'projection': [N, d], 'label': [N], ('logits': [N, C])} over
-    the whole split (all hosts), padding removed; with K > 1 the model outputs
-    are [N, K, ...].
+    the whole split (all hosts), padding removed; with K > 1 or L > 0 the model
+    outputs are [N, K + L, ...].
   """
   dataset, _ = input_pipeline.create_eval_dataset(builder, split, data_config, local_batch_size=local_batch_size,
-                                                  num_clips=num_clips, perturbation=perturbation)
+                                                  num_clips=num_clips, num_local_views=num_local_views,
+                                                  perturbation=perturbation)
+  views_per_video = num_clips + num_local_views
   chunks: dict[str, list[np.ndarray]] = {}
   for batch in dataset.as_numpy_iterator():
     images = batch['image']
-    if num_clips > 1:  # [B, K, H, W, 3] -> [B*K, H, W, 3]: the views of a video stay adjacent
+    if views_per_video > 1:  # [B, V, H, W, 3] -> [B*V, H, W, 3]: the views of a video stay adjacent
       images = images.reshape((-1,) + images.shape[2:])
     outputs = jax.tree.map(parallel.unshard, p_embed(state, parallel.shard_batch({'image': images})))
-    if num_clips > 1:
-      outputs = {k: v.reshape((-1, num_clips) + v.shape[1:]) for k, v in outputs.items()}
+    if views_per_video > 1:
+      outputs = {k: v.reshape((-1, views_per_video) + v.shape[1:]) for k, v in outputs.items()}
     outputs['label'] = batch['label']
     outputs['mask'] = batch['mask']
     for key, value in outputs.items():

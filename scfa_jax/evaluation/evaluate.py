@@ -74,7 +74,7 @@ def evaluate(state: Any, builder: tfds.core.DatasetBuilder, config: ml_collectio
   extract = functools.partial(embeddings.extract, p_embed, builder=builder, data_config=config.data,
                               local_batch_size=config.eval.batch_size // jax.process_count())
   train = extract(state, split=config.data.train_split)
-  test = _test_views(extract, state, config.data.test_split, num_clips)
+  test = _test_views(extract, state, config.data.test_split, num_clips, config.eval.local_views)
   logging.info('Embedded %d train and %d test videos (%d view(s) each).', len(train['label']), len(test['label']),
                num_clips)
   labels = test['label']
@@ -104,7 +104,7 @@ def evaluate(state: Any, builder: tfds.core.DatasetBuilder, config: ml_collectio
       report.write_results(assemble(), workdir)
     tuned = finetune_lib.finetune(state, step, builder, config, preprocessing_mode=preprocessing_mode,
                                   workdir=workdir)
-    tuned_test = _test_views(extract, tuned, config.data.test_split, num_clips)
+    tuned_test = _test_views(extract, tuned, config.data.test_split, num_clips, config.eval.local_views)
     protocols['finetune'] = _score('finetune', lambda: _classify(labels, tuned_test['logits'], class_names),
                                    problem=_non_finite('logits', {'test': tuned_test['logits']['single_view']}))
     finetune_steps = finetune_lib.num_steps(builder, config)[1]
@@ -142,7 +142,8 @@ def _compute(state: Any, config: ml_collections.ConfigDict) -> Optional[dict[str
     logging.warning('Forward FLOPs not counted: %s', e)
     return None
   return compute.compute_entry(flops, images_per_video_single=1,
-                               images_per_video_averaged=config.eval.num_test_clips, image_shape=image_shape)
+                               images_per_video_averaged=config.eval.num_test_clips + config.eval.local_views,
+                               image_shape=image_shape)
 
 
 def score_frozen_protocols(train: dict[str, Any], test: dict[str, Any], eval_config: ml_collections.ConfigDict,
@@ -219,15 +220,17 @@ def _classify(labels: np.ndarray, outputs: Views, class_names: Sequence[str], *,
           for view, out in outputs.items()}
 
 
-def _test_views(extract, state: Any, split: str, num_clips: int) -> dict[str, Any]:
+def _test_views(extract, state: Any, split: str, num_clips: int, num_local_views: int = 0) -> dict[str, Any]:
   """{'label': [N], output: {'single_view': [N, ...], 'averaged': [N, ...] or None}} of the test split.
 
   The single view is the canonical evaluation grid (``config.data.eval_sampling``),
   the same one the train split is embedded with; the averaged one is the mean
-  over ``num_clips`` interleaved views.
+  over ``num_clips`` interleaved views and ``num_local_views`` local views
+  (``config.eval.local_views``: a multi-scale model's global and local views).
   """
   single = extract(state, split=split)
-  multi = extract(state, split=split, num_clips=num_clips) if num_clips > 1 else None
+  averaged = num_clips > 1 or num_local_views > 0
+  multi = extract(state, split=split, num_clips=num_clips, num_local_views=num_local_views) if averaged else None
   if multi is not None and not np.array_equal(multi['label'], single['label']):
     raise RuntimeError('The single- and multi-view passes over the test split read it in different orders.')
   outputs = {k: {'single_view': v, 'averaged': None if multi is None else multi[k].mean(axis=1)}
@@ -284,6 +287,7 @@ def assemble_results(protocols: dict[str, Any], *, dataset: str, config: ml_coll
       'finetune_steps': int(finetune_steps),
       'classifier_hidden_dim': int(config.model.classifier_hidden_dim),
       'per_frame': bool(config.model.get('per_frame', False)),
+      'local_views': int(config.eval.get('local_views', 0)),
   }
   results['figures'] = {}
   return results

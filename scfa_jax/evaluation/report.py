@@ -58,18 +58,20 @@ def _cell(entry: dict[str, Any], view: str, width: int) -> str:
 
 def format_summary(results: dict[str, Any]) -> str:
   """A short, human-readable table of the results: one row per protocol, one column per view setting."""
-  k = results['num_test_clips']
-  averaged = k > 1
+  local = results.get('settings', {}).get('local_views', 0)
+  k = f"{results['num_test_clips']}+{local} local" if local else results['num_test_clips']
+  averaged = results['num_test_clips'] > 1 or local > 0
   lines = [f'Results on {results["dataset"]} {results["test_split"]} ({results["num_test"]} videos, '
            f'{results["num_classes"]} classes; trained on {results["num_train"]} {results["train_split"]} videos, '
            f'step {results["step"]})']
-  lines.append(f'  {"top-1 accuracy":<26}{"1 view":>8}' + (f'{f"{k} views":>10}' if averaged else ''))
+  width = max(10, len(f'{k} views') + 2)
+  lines.append(f'  {"top-1 accuracy":<26}{"1 view":>8}' + (f'{f"{k} views":>{width}}' if averaged else ''))
   reasons = []
   for name, entry in results['protocols'].items():
     if name == 'retrieval':
       continue
     label = _PROTOCOL_NAMES[name] + (f' (k={results["knn_k"]})' if name == 'knn' else '')
-    lines.append(f'  {label:<26}{_cell(entry, "single_view", 8)}' + (_cell(entry, 'averaged', 10) if averaged else ''))
+    lines.append(f'  {label:<26}{_cell(entry, "single_view", 8)}' + (_cell(entry, 'averaged', width) if averaged else ''))
     if entry.get('reason'):
       reasons.append(f'  {_PROTOCOL_NAMES[name]} not scored: {entry["reason"]}')
   lines.append(f'  {"chance (majority class)":<26}{results["chance"]:>8.1%}')

@@ -133,6 +133,9 @@ RESULTS_SCHEMA: dict[str, Any] = {
                 'per_frame': {'type': 'boolean',
                               'description': 'TSN baseline: features and class scores are means over frames '
                                              'encoded one by one (absent in results of older versions).'},
+                'local_views': {'type': 'integer', 'minimum': 0,
+                                'description': 'Local views averaged into the "averaged" entries beside the '
+                                               'num_test_clips global ones (absent in older results).'},
             },
         },
         'figures': {
