@@ -28,8 +28,6 @@ from typing import Any, Iterator
 
 import jax
 
-from scfa_jax.bench import train_step
-
 TRACE_FLAG = '--xla_cpu_enable_xprof_traceme=true'
 # Events that wrap or wait for ops rather than being one.
 _NOT_OPS = ('ThunkExecutor', 'SlinkyThreadPool', 'Thunk::', 'PjRt', '$')
@@ -89,6 +87,8 @@ def summarize(events: Iterator[tuple[str, int]], directions: dict[str, str], num
 
 def run(num_steps: int) -> dict[str, Any]:
   """Profiles the step described by the ``bench train_step`` flags; returns the JSON-able results."""
+  # Imported here: train_step defines absl flags at import, which the parsing helpers above must not need.
+  from scfa_jax.bench import train_step  # pylint: disable=g-import-not-at-top
   flag = train_step.flags.FLAGS
   config = train_step.bench_config(flag.depth, flag.width, flag.dtype, flag.parallel)
   dp, step, state = train_step.build_step(config, flag.image_size)
