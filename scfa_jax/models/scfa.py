@@ -92,8 +92,8 @@ def create_model(model_config: ml_collections.ConfigDict, *, num_classes: int = 
                  frame_grid: Optional[Tuple[int, int]] = None) -> SCFAModel:
   """Builds the SCFA model described by ``config.model``.
 
-  ``frame_grid`` is the data's (grid_rows, grid_cols); it is used only when
-  ``model.per_frame`` asks for the TSN baseline (see :func:`frame_grid_of`).
+  ``frame_grid`` (rows, cols) makes it the TSN baseline; pass
+  :func:`frame_grid_of` (config), which is None unless ``model.per_frame``.
   """
   encoder = resnet.ResNet(
       depth=model_config.depth,
@@ -110,7 +110,7 @@ def create_model(model_config: ml_collections.ConfigDict, *, num_classes: int = 
       proj_dim=model_config.proj_dim,
       num_classes=num_classes,
       classifier_hidden_dim=model_config.classifier_hidden_dim,
-      frame_grid=tuple(frame_grid) if model_config.get('per_frame') and frame_grid else None,
+      frame_grid=tuple(frame_grid) if frame_grid else None,
   )
 
 
