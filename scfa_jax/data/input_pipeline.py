@@ -45,6 +45,28 @@ def _maybe_shuffle_frames(indices: tf.Tensor, seeds: tf.Tensor, data_config: ml_
   ])
 
 
+def _local_views(encoded: tf.Tensor, seeds: tf.Tensor, data_config: ml_collections.ConfigDict, *,
+                 training: bool) -> tf.Tensor:
+  """One local grid per seed (``views.local_grid_spec``): a short run of frames tiled at higher detail.
+
+  Training draws each run's start from its seed and augments as the global
+  views do; evaluation places run l of L at (l + 0.5) / L of the video, without
+  augmentation. The seeds also drive the shuffled-frames baseline.
+  """
+  spec = views.local_grid_spec(data_config)
+  num_frames, count = tf.shape(encoded)[0], seeds.shape[0]
+  runs = tf.stack([
+      sampling.local_run_indices(num_frames, spec.num_frames, data_config.local_frames_stride, seeds[v])
+      if training else
+      sampling.local_run_indices(num_frames, spec.num_frames, data_config.local_frames_stride,
+                                 position=(v + 0.5) / count)
+      for v in range(count)])
+  runs = _maybe_shuffle_frames(runs, seeds, data_config)
+  if training:
+    return views.make_views(encoded, runs, spec, aug_config=data_config.augment, seeds=seeds)
+  return views.make_views(encoded, runs, spec)
+
+
 def preprocess_train(example: dict, seed: tf.Tensor, *, data_config: ml_collections.ConfigDict,
                      num_views: int = 2, num_local_views: int = 0) -> dict:
   """``num_views`` global and ``num_local_views`` local grids of one video, each sampled (and augmented) on its own.
@@ -73,12 +95,7 @@ def preprocess_train(example: dict, seed: tf.Tensor, *, data_config: ml_collecti
   indices = _maybe_shuffle_frames(indices, seeds[:num_views], data_config)
   grids = views.make_views(encoded, indices, spec, aug_config=data_config.augment, seeds=seeds[:num_views])
   if num_local_views:
-    local_spec = views.local_grid_spec(data_config)
-    local_seeds = seeds[num_views:]
-    local = tf.stack([sampling.local_run_indices(num_frames, local_spec.num_frames, data_config.local_frames_stride,
-                                                 local_seeds[v]) for v in range(num_local_views)])
-    local = _maybe_shuffle_frames(local, local_seeds, data_config)
-    local = views.make_views(encoded, local, local_spec, aug_config=data_config.augment, seeds=local_seeds)
+    local = _local_views(encoded, seeds[num_views:], data_config, training=True)
     grids = tf.concat([grids, local], axis=0)
   return {'views': grids, 'label': tf.cast(example['label'], tf.int32)}
 
@@ -108,11 +125,7 @@ def preprocess_eval(example: dict, *, data_config: ml_collections.ConfigDict, nu
     seeds = _view_seeds(tf.stack([tf.constant(seed, tf.int64), video_key]), num_clips + num_local_views)
   grids = views.make_views(encoded, _maybe_shuffle_frames(indices, seeds[:num_clips], data_config), spec)
   if num_local_views:
-    local_spec = views.local_grid_spec(data_config)
-    local = tf.stack([sampling.local_run_indices(num_frames, local_spec.num_frames, data_config.local_frames_stride,
-                                                 position=(v + 0.5) / num_local_views)
-                      for v in range(num_local_views)])
-    local = views.make_views(encoded, _maybe_shuffle_frames(local, seeds[num_clips:], data_config), local_spec)
+    local = _local_views(encoded, seeds[num_clips:], data_config, training=False)
     grids = tf.concat([grids, local], axis=0)
   single = num_clips == 1 and not num_local_views
   return {'image': grids[0] if single else grids, 'label': tf.cast(example['label'], tf.int32)}
