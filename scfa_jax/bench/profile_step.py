@@ -91,10 +91,11 @@ def run(num_steps: int) -> dict[str, Any]:
   from scfa_jax.bench import train_step  # pylint: disable=g-import-not-at-top
   flag = train_step.flags.FLAGS
   config = train_step.bench_config(flag.depth, flag.width, flag.dtype, flag.parallel)
-  dp, step, state = train_step.build_step(config, flag.image_size)
+  dp, jitted_step, state = train_step.build_step(config, flag.image_size)
   batch = dp.shard_batch(train_step.random_batch(flag.batch, flag.image_size))
-  directions = hlo_directions(step.lower(state, batch).compile().as_text())
-  for _ in range(2):  # compile, then one warm step
+  step = jitted_step.lower(state, batch).compile()  # compiled once: the steps below run this executable
+  directions = hlo_directions(step.as_text())
+  for _ in range(2):  # two warm steps
     state, metrics = step(state, batch)
   jax.block_until_ready(metrics)
 
