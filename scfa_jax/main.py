@@ -66,6 +66,8 @@ def main(argv: list[str]) -> None:
   console.configure(verbose=console.is_verbose(FLAGS.verbosity), filter_native_stderr=True)
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tf.config.set_visible_devices([], 'GPU')  # tf.data only; keep the GPUs for JAX.
+  from scfa_jax import xla_cpu  # pylint: disable=g-import-not-at-top
+  cpu_kernels = xla_cpu.apply()  # before JAX starts a backend: XLA reads its flags once
   import jax  # pylint: disable=g-import-not-at-top
   distributed.initialize(distributed=FLAGS.distributed, coordinator_address=FLAGS.coordinator_address,
                          num_processes=FLAGS.num_processes, process_id=FLAGS.process_id)
@@ -76,6 +78,8 @@ def main(argv: list[str]) -> None:
   if jax.process_index() == 0:
     logging.info(startup.command_line(config_flags.get_config_filename(FLAGS['config']),
                                       config_flags.get_override_values(FLAGS['config'])))
+    if jax.default_backend() == 'cpu':
+      logging.info(cpu_kernels)
   run = train.train_and_evaluate if FLAGS.mode == 'train' else train.evaluate_workdir
   try:
     run(FLAGS.config, FLAGS.workdir, allow_config_change=FLAGS.allow_config_change)
