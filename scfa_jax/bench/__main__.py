@@ -8,10 +8,14 @@ r"""``python -m scfa_jax.bench pipeline [--flags]``: benchmarks, each printing o
             MFU on accelerators (``bench.train_step``).
   profile   Where that step's time goes: XLA ops grouped by kind and
             direction from a profiler trace (``bench.profile_step``).
+  layers    Each distinct convolution of the ResNet (forward, input and
+            weight gradient), JAX against PyTorch, totalled per step
+            (``bench.layers``; --steps is the repeats per timing).
 
   python -m scfa_jax.bench pipeline --clips=240 --seconds=20
   python -m scfa_jax.bench train_step --depth=50 --image_size=224 --batch=8
   python -m scfa_jax.bench profile --depth=50 --image_size=224 --batch=8 --steps=2
+  python -m scfa_jax.bench layers --depth=50 --image_size=224 --batch=8
 """
 
 from __future__ import annotations
@@ -24,16 +28,19 @@ from typing import Sequence
 from absl import app
 from absl import logging
 
+from scfa_jax import xla_cpu
+from scfa_jax.bench import layers
 from scfa_jax.bench import pipeline
 from scfa_jax.bench import profile_step
 from scfa_jax.bench import train_step
 
 
 def main(argv: Sequence[str]) -> None:
-  commands = ('pipeline', 'build', 'train_step', 'profile')
+  commands = ('pipeline', 'build', 'train_step', 'profile', 'layers')
   if len(argv) != 2 or argv[1] not in commands:
     raise app.UsageError(f'Usage: python -m scfa_jax.bench {{{"|".join(commands)}}} [--flags]')
   logging.set_verbosity(logging.WARNING)
+  print(xla_cpu.apply(), file=sys.stderr)  # the kernels `main` trains with; before JAX starts a backend
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tf.config.set_visible_devices([], 'GPU')  # tf.data only; keep the GPUs for JAX.
   if argv[1] == 'build':
@@ -46,6 +53,16 @@ def main(argv: Sequence[str]) -> None:
     os.environ['XLA_FLAGS'] = f"{os.environ.get('XLA_FLAGS', '')} {profile_step.TRACE_FLAG}".strip()
     results = profile_step.run(train_step.flags.FLAGS.steps)
     print(profile_step.format_table(results), file=sys.stderr)
+    print(json.dumps(results), flush=True)
+    return
+  if argv[1] == 'layers':
+    f = train_step.flags.FLAGS
+    try:
+      results = layers.run(f.depth, f.image_size, f.batch, f.width, f.steps, with_torch=f.torch)
+    except ValueError as e:  # not a bottleneck ResNet: one line, no traceback
+      print(f'{argv[0]} layers: error: {e}', file=sys.stderr)
+      sys.exit(2)
+    print(layers.format_table(results), file=sys.stderr)
     print(json.dumps(results), flush=True)
     return
   if argv[1] == 'train_step':
