@@ -27,8 +27,6 @@ import sys
 import time
 from typing import Any, Callable
 
-import numpy as np
-
 Layer = tuple[int, int, int, int, int]  # (input side, in channels, out channels, kernel, stride)
 
 
