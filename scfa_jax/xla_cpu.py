@@ -1,10 +1,11 @@
 """XLA:CPU kernel choice for the training step: set before JAX starts its backends.
 
 Why: XLA's CPU backend hands convolutions to YNNPACK by default. On the
-ResNet-50 SCFA step (2 Zen 4 cores, 224 px, 8 videos) YNNPACK's 3x3
-convolutions ran at about 100 GFLOP/s while XLA's own (Eigen) convolutions
-ran the same shapes 1.2-1.6x faster (figures in the README,
-Performance), and the whole step went from 3.8 s to 3.5-3.6 s. YNNPACK stays
+ResNet-50 SCFA step (2 Zen 4 cores, 224 px, 8 videos) XLA's own (Eigen)
+convolutions ran the 56 px layers about 1.7x faster than YNNPACK's and the
+stem's weight gradient 2.3x faster, the rest about as fast
+(``python -m scfa_jax.bench layers``; README, Performance), and the whole
+step went from 3.8 s to 3.5-3.6 s. YNNPACK stays
 in charge of matrix products (the 1x1 convolutions, see
 ``models.resnet.PointwiseConv``) and reductions, where it is the faster one:
 turning it off entirely made the step 1.5x slower.
