@@ -89,25 +89,36 @@ def measure_jax(layers: list[tuple[Layer, int]], grids: int, reps: int) -> list[
 
 
 def measure_torch(layers: list[tuple[Layer, int]], grids: int, reps: int) -> list[dict[str, float]]:
-  """The same three timings for ``F.conv2d`` in channels-last memory format (run in a child process)."""
+  """The same three timings for ``F.conv2d`` in channels-last memory format (run in a child process).
+
+  On the GPU when torch sees one (as JAX would use it), synchronised after each call; else on the CPU.
+  """
   import torch  # pylint: disable=g-import-not-at-top
   from torch.nn import functional as F  # pylint: disable=g-import-not-at-top
   torch.manual_seed(0)
+  device = 'cuda' if torch.cuda.is_available() else 'cpu'
+  finish = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
   rows = []
   for (side, cin, cout, k, stride), _ in layers:
-    x = torch.randn(grids, cin, side, side).to(memory_format=torch.channels_last).requires_grad_()
-    w = torch.randn(cout, cin, k, k, requires_grad=True)
+    x = torch.randn(grids, cin, side, side, device=device).to(memory_format=torch.channels_last).requires_grad_()
+    w = torch.randn(cout, cin, k, k, device=device, requires_grad=True)
     conv = lambda x, w, k=k, stride=stride: F.conv2d(x, w, stride=stride, padding=k // 2)  # pylint: disable=unnecessary-lambda-assignment
     grad = torch.randn_like(conv(x, w))
 
     def forward():
       with torch.no_grad():
         conv(x, w)
+      finish()
+
+    def gradient(wrt: str):
+      inputs, weights = (x, w.detach()) if wrt == 'x' else (x.detach(), w)
+      torch.autograd.grad(conv(inputs, weights), inputs if wrt == 'x' else weights, grad)
+      finish()
 
     rows.append({
         'fwd_ms': _median_ms(forward, reps),
-        'dx_ms': 0.0 if k == 7 else _median_ms(lambda: torch.autograd.grad(conv(x, w.detach()), x, grad), reps),
-        'dw_ms': _median_ms(lambda: torch.autograd.grad(conv(x.detach(), w), w, grad), reps),
+        'dx_ms': 0.0 if k == 7 else _median_ms(lambda: gradient('x'), reps),
+        'dw_ms': _median_ms(lambda: gradient('w'), reps),
     })
   # PyTorch's gradients include their forward (autograd needs it); the forward is subtracted to compare kernels.
   for row in rows:
