@@ -7,7 +7,7 @@ sees (2 per video): the forward, the input gradient and the weight gradient,
 each as its own compiled function, as ``models.resnet`` builds the layer on
 this backend (``make_conv``: 1x1 convolutions as matrix products on CPU).
 PyTorch (``F.conv2d``, channels-last, as the step's reference) is timed in a
-child process for the same reasons as ``bench.train_step``. Each row counts
+child process (``bench.harness`` says why). Each row counts
 how often the layer occurs, so the totals are per training step and add up
 to the convolution part of ``bench train_step``'s figure. The stem's input
 gradient (the 7x7 layer) is 0: a step never computes it (its input is the data).
@@ -19,13 +19,12 @@ are; this says which layers carry the gap (README, Performance).
 from __future__ import annotations
 
 import collections
-import importlib.util
 import json
 import statistics
-import subprocess
 import sys
-import time
 from typing import Any, Callable
+
+from scfa_jax.bench import harness
 
 Layer = tuple[int, int, int, int, int]  # (input side, in channels, out channels, kernel, stride)
 
@@ -54,15 +53,8 @@ def resnet_layers(depth: int, image_size: int, width: int = 64) -> list[tuple[La
   return sorted(counts.items(), key=lambda item: (-item[0][0], item[0][1], item[0][3]))
 
 
-def _median_ms(run: Callable[[], Any], reps: int) -> float:
-  run()
-  run()
-  times = []
-  for _ in range(reps):
-    start = time.perf_counter()
-    run()
-    times.append(time.perf_counter() - start)
-  return round(statistics.median(times) * 1e3, 2)
+def _median_ms(call: Callable[[], Any], reps: int) -> float:
+  return round(statistics.median(harness.time_calls(call, warmup=2, reps=reps)) * 1e3, 2)
 
 
 def measure_jax(layers: list[tuple[Layer, int]], grids: int, reps: int) -> list[dict[str, float]]:
@@ -75,8 +67,7 @@ def measure_jax(layers: list[tuple[Layer, int]], grids: int, reps: int) -> list[
     conv = resnet.make_conv(cout, (k, k), (stride, stride), padding=pad, name='conv', use_bias=False, dtype=None)
     x = jax.random.normal(jax.random.key(0), (grids, side, side, cin))
     params = conv.init(jax.random.key(1), x)
-    y = conv.apply(params, x)
-    grad = jax.random.normal(jax.random.key(2), y.shape)
+    grad = jax.random.normal(jax.random.key(2), jax.eval_shape(conv.apply, params, x).shape)
     forward = jax.jit(conv.apply)
     input_grad = jax.jit(lambda p, x, g: jax.vjp(lambda x: conv.apply(p, x), x)[1](g))
     weight_grad = jax.jit(lambda p, x, g: jax.vjp(lambda p: conv.apply(p, x), p)[1](g))
@@ -134,15 +125,12 @@ def run(depth: int, image_size: int, batch: int, width: int, reps: int, with_tor
   grids = 2 * batch
   jax_rows = measure_jax(layers, grids, reps)
   torch_rows, torch_error = None, None
-  if with_torch and importlib.util.find_spec('torch') is None:
-    torch_error = 'PyTorch is not installed: pip install -e ".[bench]" (or --notorch)'
-  elif with_torch:
-    child = subprocess.run([sys.executable, '-m', 'scfa_jax.bench.layers', json.dumps([layers, grids, reps])],
-                           capture_output=True, text=True, check=False)
-    if child.returncode == 0:
-      torch_rows = json.loads(child.stdout.strip().splitlines()[-1])
-    else:
-      torch_error = (child.stderr.strip().splitlines() or ['PyTorch child failed'])[-1]
+  if with_torch:
+    try:
+      torch_rows = harness.torch_child('scfa_jax.bench.layers', [layers, grids, reps])
+      torch_error = None if torch_rows is not None else f'{harness.TORCH_MISSING} (or --notorch)'
+    except RuntimeError as e:
+      torch_error = str(e).strip().splitlines()[-1]
   rows = []
   for index, (layer, count) in enumerate(layers):
     side, cin, cout, k, stride = layer

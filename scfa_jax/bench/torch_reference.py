@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-import time
 from typing import Any, Callable
 
 import numpy as np
@@ -28,6 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from scfa_jax.bench import harness
 from scfa_jax.models import resnet
 
 
@@ -151,19 +151,6 @@ def make_step(depth: int, batch: int, image_size: int, *, dtype: str, channels_l
   return step
 
 
-def _time_steps(step: Callable[[], Any], *, warmup: int, steps: int, sync: Callable[[], None]) -> list[float]:
-  """Wall seconds of ``steps`` steps after ``warmup`` untimed ones."""
-  for _ in range(warmup):
-    float(step())
-  times = []
-  for _ in range(steps):
-    start = time.perf_counter()
-    float(step())
-    sync()
-    times.append(time.perf_counter() - start)
-  return times
-
-
 def measure(*, depth: int, width: int, batch: int, image_size: int, dtype: str, channels_last: bool, device: str,
             warmup: int, steps: int) -> dict[str, Any]:
   """Times ``steps`` reference steps after ``warmup`` untimed ones (the first one included)."""
@@ -171,7 +158,7 @@ def measure(*, depth: int, width: int, batch: int, image_size: int, dtype: str, 
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
   step = make_step(depth, batch, image_size, dtype=dtype, channels_last=channels_last, device=device, width=width)
   sync = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
-  times = _time_steps(step, warmup=warmup, steps=steps, sync=sync)
+  times = harness.time_calls(lambda: (float(step()), sync()), warmup=warmup, reps=steps)
   peak = torch.cuda.max_memory_allocated() / 2**20 if device == 'cuda' else None
   return {'times': times, 'torch_version': torch.__version__, 'torch_device': device,
           'torch_threads': torch.get_num_threads(), 'torch_peak_mem_mb': peak}

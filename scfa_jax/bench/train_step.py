@@ -21,12 +21,9 @@ so one copy lives on the devices.
 from __future__ import annotations
 
 import functools
-import importlib.util
-import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from typing import Any, Callable, Optional
@@ -38,6 +35,7 @@ import numpy as np
 from scfa_jax import config as base_config
 from scfa_jax.bench import end_to_end
 from scfa_jax.bench import flops as flops_lib
+from scfa_jax.bench import harness
 from scfa_jax.models import scfa
 from scfa_jax.training import data_parallel
 from scfa_jax.training import loop
@@ -179,15 +177,10 @@ def _step_flops(step: Any, state: Any, batch: Any, parallelism: str) -> Optional
 def time_torch(**kwargs: Any) -> Optional[dict[str, Any]]:
   """The PyTorch reference step's times (``bench.torch_reference`` in a child process), or None with a
   one-line hint when torch is not installed."""
-  if importlib.util.find_spec('torch') is None:
-    print('PyTorch is not installed, so the reference step is not timed (torch_* and ratio are null): '
-          'pip install -e ".[bench]"', file=sys.stderr)
-    return None
-  proc = subprocess.run([sys.executable, '-m', 'scfa_jax.bench.torch_reference', json.dumps(kwargs)],
-                        capture_output=True, text=True, check=False)
-  if proc.returncode:
-    raise RuntimeError(f'The PyTorch reference failed:\n{proc.stderr[-3000:]}')
-  return json.loads(proc.stdout.strip().splitlines()[-1])
+  result = harness.torch_child('scfa_jax.bench.torch_reference', kwargs)
+  if result is None:
+    print(f'{harness.TORCH_MISSING}, so the reference step is not timed (torch_* and ratio are null)', file=sys.stderr)
+  return result
 
 
 def run() -> dict[str, Any]:
