@@ -66,17 +66,18 @@ def evaluate(state: Any, builder: tfds.core.DatasetBuilder, config: ml_collectio
   """
   class_names = list(builder.info.features['label'].names)
   num_clips = config.eval.num_test_clips
+  test_views = num_clips + config.eval.local_views  # the global clips, then any local views
   is_writer = jax.process_index() == 0
   logging.info('Evaluating step %d: embedding the %s and %s splits (%d view(s) per test video), then the '
-               'protocols.', step, config.data.train_split, config.data.test_split, num_clips)
+               'protocols.', step, config.data.train_split, config.data.test_split, test_views)
   p_embed = parallel.pmap_step(functools.partial(steps.embed_step, preprocessing_mode=preprocessing_mode),
                                donate_state=False)
   extract = functools.partial(embeddings.extract, p_embed, builder=builder, data_config=config.data,
                               local_batch_size=config.eval.batch_size // jax.process_count())
   train = extract(state, split=config.data.train_split)
   test = _test_views(extract, state, config.data.test_split, num_clips, config.eval.local_views)
-  logging.info('Embedded %d train and %d test videos (%d view(s) each).', len(train['label']), len(test['label']),
-               num_clips)
+  logging.info('Embedded %d train and %d test videos (%d view(s) per test video).', len(train['label']),
+               len(test['label']), test_views)
   labels = test['label']
   protocols = score_frozen_protocols(train, test, config.eval, class_names)
   cost = _compute(state, config)
