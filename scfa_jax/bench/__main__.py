@@ -40,7 +40,6 @@ def main(argv: Sequence[str]) -> None:
   if len(argv) != 2 or argv[1] not in commands:
     raise app.UsageError(f'Usage: python -m scfa_jax.bench {{{"|".join(commands)}}} [--flags]')
   logging.set_verbosity(logging.WARNING)
-  print(xla_cpu.apply(), file=sys.stderr)  # the kernels `main` trains with; before JAX starts a backend
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tf.config.set_visible_devices([], 'GPU')  # tf.data only; keep the GPUs for JAX.
   if argv[1] == 'build':
@@ -48,6 +47,7 @@ def main(argv: Sequence[str]) -> None:
       raise app.UsageError('build needs --data_dir.')
     pipeline.build(pipeline.flags.FLAGS.data_dir)
     return
+  print(xla_cpu.apply(), file=sys.stderr)  # the kernels `main` trains with; before JAX starts a backend
   if argv[1] == 'profile':
     # XLA reads its flags when the backend starts, which has not happened yet: CPU ops become trace events.
     os.environ['XLA_FLAGS'] = f"{os.environ.get('XLA_FLAGS', '')} {profile_step.TRACE_FLAG}".strip()
