@@ -28,7 +28,7 @@ flags.mark_flag_as_required('workdir')
 flags.DEFINE_enum('mode', 'train', ['train', 'eval'],
                   'train: train (resuming from --workdir), then evaluate; eval: evaluate the latest checkpoint only.')
 flags.DEFINE_bool('distributed', False, 'Join a multi-host run, finding the cluster from the environment: set it '
-                  'on every host of a TPU pod slice or a SLURM job (README: Multi-host).')
+                  'on every host of a TPU pod slice or a SLURM job (docs/multihost.md).')
 flags.DEFINE_string('coordinator_address', None, 'Multi-host by hand: HOST:PORT of process 0, the same on every '
                     'process (with --num_processes and --process_id; implies --distributed).')
 flags.DEFINE_integer('num_processes', None, 'Multi-host by hand: the number of processes.')

@@ -102,7 +102,7 @@ def real_config(dataset: str, drive_root: str, *, weights: str) -> ml_collection
   config.data.manual_dir = os.path.join(drive_root, 'downloads', dataset)
   config.data.data_dir = os.path.join(drive_root, 'tensorflow_datasets')
   config.model.init_from = weights
-  config.model.variant = 'v1'  # the Keras ResNet-50 the authors used (see port_weights in the README)
+  config.model.variant = 'v1'  # the Keras ResNet-50 the authors used (see docs/weights.md)
   if jax.devices()[0].platform != 'cpu':
     config.model.dtype = 'bfloat16'
   return fit_batch_to_devices(config)

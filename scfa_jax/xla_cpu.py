@@ -4,7 +4,7 @@ Why: XLA's CPU backend hands convolutions to YNNPACK by default. On the
 ResNet-50 SCFA step (2 Zen 4 cores, 224 px, 8 videos) XLA's own (Eigen)
 convolutions ran the 56 px layers about 1.7x faster than YNNPACK's and the
 stem's weight gradient 2.3x faster, the rest about as fast
-(``python -m scfa_jax.bench layers``; README, Performance), and the whole
+(``python -m scfa_jax.bench layers``; docs/performance.md), and the whole
 step went from 3.8 s to 3.5-3.6 s. YNNPACK stays
 in charge of matrix products (the 1x1 convolutions, see
 ``models.resnet.PointwiseConv``) and reductions, where it is the faster one:

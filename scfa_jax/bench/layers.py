@@ -13,7 +13,7 @@ to the convolution part of ``bench train_step``'s figure. The stem's input
 gradient (the 7x7 layer) is 0: a step never computes it (its input is the data).
 
 Why it exists: a whole-step ratio says that JAX is slower, not which kernels
-are; this says which layers carry the gap (README, Performance).
+are; this says which layers carry the gap (docs/performance.md).
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ duration of every XLA op event by kind (the op name without its number:
 direction (forward or backward, read from the op's HLO metadata). It also
 reports how many cores the step kept busy (process CPU time over wall time).
 
-This is how the CPU step's two expensive layouts were found (see the README's
-Performance section): the table points at the ops, the HLO names the layer.
+This is how the CPU step's two expensive layouts were found (see
+docs/performance.md): the table points at the ops, the HLO names the layer.
 On CPU the op events are the XLA thunks (traced with
 ``--xla_cpu_enable_xprof_traceme``, set by the command); on a GPU they are the
 device's "XLA Ops" line. An op that spreads over the CPU thread pool shows

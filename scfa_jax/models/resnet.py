@@ -58,7 +58,7 @@ class PointwiseConv(nn.Module):
   those copies alone were 22% of the ResNet-50 training step on CPU
   (``python -m scfa_jax.bench profile``). As a matrix product the forward and
   both gradients are matrix products too, and the step took 3.7-4.1 s instead
-  of 6.2-6.7 s (2 cores; README, Performance). The
+  of 6.2-6.7 s (2 cores; docs/performance.md). The
   kernel keeps nn.Conv's shape ``(1, 1, in, out)``, name, initialiser and
   dtype handling, so checkpoints and ported weights are unchanged. A stride
   subsamples first, which is what a 1x1 'VALID' convolution with that stride

@@ -1,0 +1,215 @@
+"""The README and docs/ cannot go stale: every command, config override, config file and link they show works.
+
+Commands are read from fenced code blocks and from inline code that starts
+with ``python -m scfa_jax``. For each one: the module exists, every ``--flag``
+is one the module accepts (as its own ``--helpfull`` / ``--help`` lists them,
+so flags defined in helper modules count), ``--config=FILE`` names a file that
+exists, and ``--config.a.b=value`` overrides parse against that config file with
+ml_collections' own parser (unknown field or wrong type fails). Figures stay
+the developers' job; commands and names are checked.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import glob
+import importlib.util
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DOCS = [os.path.join(ROOT, 'README.md'), os.path.join(ROOT, 'CHANGELOG.md')] + sorted(
+    glob.glob(os.path.join(ROOT, 'docs', '*.md')))
+_FENCE = re.compile(r'^```[^\n]*\n(.*?)^```', re.M | re.S)
+_INLINE = re.compile(r'`(python -m scfa_jax[^`]*)`')
+_LINK = re.compile(r'\]\(([^)\s]+)\)')
+_CONFIG_FILE = re.compile(r'\bconfigs/[A-Za-z0-9_]+\.py\b')
+_PLACEHOLDER = re.compile(r'<[^>]*>|\.\.\.|\bN\b')
+
+
+def _read(path: str) -> str:
+  with open(path, encoding='utf-8') as f:
+    return f.read()
+
+
+def _rel(path: str) -> str:
+  return os.path.relpath(path, ROOT)
+
+
+def shell_lines(block: str) -> list[str]:
+  """A fenced block's command lines: continuations joined, prompts and comments dropped."""
+  lines, current = [], ''
+  for raw in block.split('\n'):
+    line = raw.rstrip()
+    if line.startswith('$ '):
+      line = line[2:]
+    if line.endswith('\\'):
+      current += line[:-1] + ' '
+      continue
+    current += line
+    if current.strip() and not current.strip().startswith('#'):
+      lines.append(' '.join(current.split(' #')[0].split()))
+    current = ''
+  return lines
+
+
+def commands_in(line: str) -> list[list[str]]:
+  """Each ``python -m scfa_jax...`` command of a shell line, as tokens."""
+  try:
+    tokens = shlex.split(line)
+  except ValueError:
+    return []
+  commands, current = [], []
+  for token in tokens + ['&&']:
+    if token in ('&&', ';', '|', '||'):
+      if current[:2] == ['python', '-m'] and len(current) > 2 and current[2].startswith('scfa_jax'):
+        commands.append(current)
+      current = []
+    else:
+      current.append(token)
+  return commands
+
+
+def all_commands() -> list[tuple[str, list[str]]]:
+  found = []
+  for path in DOCS:
+    text = _read(path)
+    for block in _FENCE.findall(text):
+      for line in shell_lines(block):
+        found += [(_rel(path), c) for c in commands_in(line)]
+    prose = _FENCE.sub('', text)
+    for snippet in _INLINE.findall(prose):
+      found += [(_rel(path), c) for c in commands_in(snippet)]
+  return found
+
+
+COMMANDS = all_commands()
+
+
+@functools.cache
+def accepted_flags(module: str) -> frozenset[str]:
+  """The flags ``python -m module`` accepts, from its own help text (absl --helpfull, else argparse --help)."""
+  names = set()
+  for help_flag in ('--helpfull', '--help'):  # absl lists every defined flag with --helpfull; argparse with --help
+    result = subprocess.run([sys.executable, '-m', module, help_flag], capture_output=True, text=True, cwd=ROOT,
+                            env={**os.environ, 'PYTHONPATH': ROOT + os.pathsep + os.environ.get('PYTHONPATH', '')},
+                            timeout=300, check=False)
+    for line in (result.stdout + result.stderr).splitlines():
+      if line.lstrip().startswith('-'):
+        names.update(re.findall(r'--(?:\[no\])?([A-Za-z0-9_]+)', line))
+    if result.returncode != 2:  # 2: argparse, which does not know --helpfull
+      break
+  return frozenset(names)
+
+
+def test_docs_show_commands():
+  """The collector itself works: the README's demo and test commands are among those checked."""
+  modules = {c[2] for _, c in COMMANDS}
+  assert {'scfa_jax.main', 'scfa_jax.tools.port_weights', 'scfa_jax.tools.build_dataset'} <= modules
+  assert len(COMMANDS) > 20
+
+
+@pytest.fixture(scope='module')
+def flags_by_module() -> dict[str, frozenset[str]]:
+  modules = sorted({c[2] for _, c in COMMANDS})
+  with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+    return dict(zip(modules, pool.map(accepted_flags, modules)))
+
+
+def test_every_module_exists():
+  missing = [(doc, c[2]) for doc, c in COMMANDS if importlib.util.find_spec(c[2]) is None]
+  assert not missing, f'python -m modules that do not exist: {missing}'
+
+
+def test_every_flag_is_accepted(flags_by_module):
+  unknown = []
+  for doc, command in COMMANDS:
+    accepted = flags_by_module[command[2]]
+    for token in command[3:]:
+      if not token.startswith('--') or token.startswith('--config.'):
+        continue
+      name = token[2:].split('=')[0]
+      if name.startswith('no') and name[2:] in accepted:
+        continue
+      if name not in accepted:
+        unknown.append(f'{doc}: {token} ({command[2]})')
+  assert not unknown, 'flags the module does not accept:\n' + '\n'.join(unknown)
+
+
+def _config_file(command: list[str]) -> str:
+  for token in command:
+    if token.startswith('--config='):
+      return token.split('=', 1)[1]
+  return os.path.join('scfa_jax', 'config.py')  # the defaults every configs/*.py extends
+
+
+def test_every_config_override_parses():
+  """``--config.a.b=value`` names a real field and the value has its type, through ml_collections' parser."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+  errors = []
+  for doc, command in COMMANDS:
+    overrides = [t for t in command if t.startswith('--config.')]
+    if not overrides:
+      continue
+    checked = [t for t in overrides if not _PLACEHOLDER.search(t.split('=', 1)[-1])]
+    path = os.path.join(ROOT, _config_file(command))
+    values = flags.FlagValues()
+    argv = ['prog', f'--config={path}'] + checked
+    try:  # ml_collections registers the override flags from the argv it is given at definition
+      config_flags.DEFINE_config_file('config', None, flag_values=values, lock_config=True, sys_argv=argv)
+      values(argv)
+      values.config.keys()
+    except Exception as e:  # pylint: disable=broad-except
+      errors.append(f'{doc}: {" ".join(command)}\n    {type(e).__name__}: {e}')
+  assert not errors, '\n'.join(errors)
+
+
+def test_every_config_file_named_exists():
+  missing = sorted({(_rel(p), name) for p in DOCS for name in _CONFIG_FILE.findall(_read(p))
+                    if not os.path.exists(os.path.join(ROOT, name))})
+  assert not missing, f'config files that do not exist: {missing}'
+
+
+def github_anchor(heading: str) -> str:
+  """The id GitHub gives a Markdown heading."""
+  text = re.sub(r'[^\w\- ]', '', heading.strip().lower())
+  return text.replace(' ', '-')
+
+
+def anchors(path: str) -> set[str]:
+  text = _FENCE.sub('', _read(path))
+  return {github_anchor(h) for h in re.findall(r'^#+\s+(.*)$', text, re.M)}
+
+
+def test_every_relative_link_resolves():
+  broken = []
+  for path in DOCS:
+    for target in _LINK.findall(_read(path)):
+      if re.match(r'[a-z]+:', target):  # http(s):, mailto:
+        continue
+      file_part, _, anchor = target.partition('#')
+      resolved = os.path.normpath(os.path.join(os.path.dirname(path), file_part)) if file_part else path
+      if not os.path.exists(resolved):
+        broken.append(f'{_rel(path)}: {target} (no file {_rel(resolved)})')
+      elif anchor and resolved.endswith('.md') and anchor not in anchors(resolved):
+        broken.append(f'{_rel(path)}: {target} (no heading #{anchor} in {_rel(resolved)})')
+  assert not broken, 'broken links:\n' + '\n'.join(broken)
+
+
+def test_shell_line_parsing():
+  """The collector reads continuations, prompts, comments and chained commands the way a shell would."""
+  block = ('$ pip install -e . && python -m scfa_jax.main --config=configs/demo.py \\\n'
+           '    --workdir=/tmp/x  # a comment\n# only a comment\npython -m scfa_jax.bench train_step --depth=50\n')
+  lines = shell_lines(block)
+  assert lines == ['pip install -e . && python -m scfa_jax.main --config=configs/demo.py --workdir=/tmp/x',
+                   'python -m scfa_jax.bench train_step --depth=50']
+  assert commands_in(lines[0]) == [['python', '-m', 'scfa_jax.main', '--config=configs/demo.py', '--workdir=/tmp/x']]
+  assert github_anchor('Beyond the paper: multi-scale views, `synthetic_detail`') == \
+      'beyond-the-paper-multi-scale-views-synthetic_detail'
