@@ -1,9 +1,26 @@
-"""Shared fixtures: a tiny prepared synthetic_motion dataset and a tiny training config."""
+"""Shared fixtures: a tiny prepared synthetic_motion dataset and a tiny training config.
 
+Also one XLA compilation cache for the whole test run: this process, the
+pytest-xdist workers and every subprocess a test starts inherit it through the
+environment (set here, before JAX is imported), so the many short runs of the
+same tiny programs compile once. Tests whose processes must not share it (gloo
+multi-process runs) remove ``CACHE_ENV`` from their subprocess environment.
+"""
+
+import atexit
 import os
+import shutil
+import tempfile
 
-import jax
-import pytest
+CACHE_ENV = ('JAX_COMPILATION_CACHE_DIR', 'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS',
+             'JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES')
+if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:  # the first process of the run (xdist workers inherit it)
+  _CACHE_DIR = tempfile.mkdtemp(prefix='scfa_tests_jax_cache_')
+  atexit.register(shutil.rmtree, _CACHE_DIR, ignore_errors=True)
+  os.environ.update(dict(zip(CACHE_ENV, (_CACHE_DIR, '0', '0'))))
+
+import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
+import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from scfa_jax import config as base_config
 
@@ -11,11 +28,16 @@ SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 
 
 @pytest.fixture(scope='session', autouse=True)
-def compilation_cache(tmp_path_factory):
-  """Reuses XLA executables across the many short runs in one test session."""
-  jax.config.update('jax_compilation_cache_dir', str(tmp_path_factory.mktemp('jax_cache')))
+def compilation_cache():
+  """Reuses XLA executables across the many short runs of the test session (and its subprocesses)."""
+  jax.config.update('jax_compilation_cache_dir', os.environ['JAX_COMPILATION_CACHE_DIR'])
   jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
   jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
+
+
+def without_compilation_cache(env: dict[str, str]) -> dict[str, str]:
+  """``env`` minus the shared cache: gloo's context set-up timed out when two processes shared one."""
+  return {k: v for k, v in env.items() if k not in CACHE_ENV}
 
 
 @pytest.fixture(scope='session')
@@ -25,6 +47,12 @@ def tiny_data_dir(tmp_path_factory) -> str:
   data_dir = str(tmp_path_factory.mktemp('tfds'))
   synthetic_motion.SyntheticMotion(config='tiny', data_dir=data_dir).download_and_prepare()
   return data_dir
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config) -> int:  # pylint: disable=unused-argument
+  """``-n auto`` (pyproject's addopts): one test worker per core, at most 4 (each holds JAX and TensorFlow)."""
+  return max(1, min(4, len(os.sched_getaffinity(0))))
 
 
 def make_tiny_config(data_dir: str):

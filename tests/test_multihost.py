@@ -23,6 +23,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from scfa_jax.training import distributed
+from tests.conftest import without_compilation_cache
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, 'tests', 'multihost_script.py')
@@ -41,7 +42,8 @@ def _free_port() -> int:
 
 def _env(devices: int, **extra) -> dict:
   # No persistent compilation cache: with it, gloo's context set-up timed out in the second two-process run.
-  return dict(os.environ, JAX_PLATFORMS='cpu', XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}',
+  return dict(without_compilation_cache(os.environ), JAX_PLATFORMS='cpu',
+              XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}',
               PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''), **extra)
 
 

@@ -22,6 +22,7 @@ from scfa_jax.training import loop
 from scfa_jax.training import preemption
 from scfa_jax.training import train
 from tests.conftest import make_tiny_config
+from tests.conftest import without_compilation_cache
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EPOCHS = 10  # 3 steps per epoch: 30 steps, a checkpoint after each, so there is time to signal mid-run
@@ -199,7 +200,8 @@ def test_two_processes_stop_at_the_same_step(signal_name):
     s.bind(('localhost', 0))
     port = s.getsockname()[1]
   script = os.path.join(ROOT, 'tests', 'preemption_multihost_script.py')
-  env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''), JAX_PLATFORMS='cpu')
+  env = dict(without_compilation_cache(os.environ), PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''),
+             JAX_PLATFORMS='cpu')
   procs = [subprocess.Popen([sys.executable, script, str(port), str(i), signal_name], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(2)]
   try:
