@@ -18,7 +18,7 @@ from scfa_jax.evaluation import knn
 
 def relevance_of_ranking(memory: np.ndarray, memory_labels: np.ndarray, queries: np.ndarray,
                          query_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-  """[Q, N] bool: whether the r-th most similar memory item of each query has its class; and [Q, N] those similarities."""
+  """[Q, N] bool: whether each query's r-th most similar memory item has its class; and [Q, N] their similarities."""
   sims = knn.l2_normalize(queries) @ knn.l2_normalize(memory).T
   order = np.argsort(-sims, axis=1, kind='stable')
   return np.asarray(memory_labels)[order] == np.asarray(query_labels)[:, None], np.take_along_axis(sims, order, 1)
