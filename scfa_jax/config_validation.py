@@ -178,6 +178,10 @@ def _combination_problems(config: ml_collections.ConfigDict) -> list[str]:
   queue_size = _get(config, 'loss.queue_size')[1]
   if queue_size and config.loss.name != 'supcon':
     found.append(f"config.loss.queue_size={queue_size} needs config.loss.name='supcon' (0 turns the queue off).")
+  if _get(config, 'train.parallelism')[1] == 'jit' and _get(config, 'model.sync_batch_norm')[1] is False:
+    # The jit path is one global computation: its BatchNorm statistics are over the global batch by construction.
+    found.append("config.model.sync_batch_norm=False needs config.train.parallelism='pmap' (the jit path's "
+                 'BatchNorm is always over the global batch): set one of them.')
   for field in ('data.num_local_views', 'eval.local_views'):
     local_views = _get(config, field)[1]
     if _get(config, 'model.per_frame')[1] is True and local_views:

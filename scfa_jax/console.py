@@ -17,18 +17,25 @@ imported; notebooks too) also routes file descriptor 2 through a thread that
 drops lines in the C++ log format; Python's own ``sys.stderr`` keeps the real
 terminal.
 Fatal (``F``) lines always pass.
+
+TFDS prints (not logs) a "Downloading and preparing dataset ..." banner when it
+builds a dataset, even a generated one that downloads nothing; quiet mode drops
+what libraries print inside :func:`without_library_prints`, and the dataset
+code logs its own line instead.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
+import io
 import logging
 import os
 import re
 import sys
 import threading
 import warnings
-from typing import Optional, TextIO
+from typing import Iterator, Optional, TextIO
 
 import tqdm
 
@@ -46,6 +53,9 @@ _NATIVE_NOISE = re.compile(rb'^([IWE]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [^ \]]+:\d+\]
                            rb'To enable the following instructions: )')
 # Libraries whose warnings are deprecation notices addressed to their own developers, not to users.
 _NOISY_WARNINGS = ('/tensorflow/', '/tensorflow_datasets/', '/etils/', '/tensorboard/', '/keras/')
+
+
+_quiet = False  # set by configure(): quiet mode is on
 
 
 def is_verbose(verbosity: int = 0) -> bool:
@@ -101,6 +111,8 @@ def configure(verbose: bool = False, *, stream: Optional[TextIO] = None,
     filter_native_stderr: quiet mode also drops C++ log lines written to file descriptor 2 (which ipykernel
       forwards into the cell output).
   """
+  global _quiet
+  _quiet = not verbose
   root = logging.getLogger()
   for handler in list(root.handlers):
     if isinstance(handler, TqdmHandler) or type(handler).__name__ == 'ABSLHandler':
@@ -124,6 +136,16 @@ def configure(verbose: bool = False, *, stream: Optional[TextIO] = None,
   root.addHandler(handler)
   if root.level > logging.INFO or root.level == logging.NOTSET:
     root.setLevel(logging.INFO)
+
+
+@contextlib.contextmanager
+def without_library_prints() -> Iterator[None]:
+  """In quiet mode, drops what is printed to ``sys.stdout`` inside the block (log lines keep their stream)."""
+  if not _quiet:
+    yield
+    return
+  with contextlib.redirect_stdout(io.StringIO()):
+    yield
 
 
 def _importable(module: str) -> bool:

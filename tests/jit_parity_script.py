@@ -15,10 +15,12 @@ from scfa_jax import config as base_config
 from scfa_jax.models import scfa
 from scfa_jax.training import data_parallel
 from scfa_jax.training import loop
+from scfa_jax.training import memory_queue
 from scfa_jax.training import steps
 from scfa_jax.training import train
 
 NUM_STEPS = 3
+QUEUE_SIZE = 200  # float32 runs push every view of the 3 steps' global batches into a SupCon memory queue
 
 
 def run_path(parallelism: str, dtype: str, batch: dict) -> dict:
@@ -29,6 +31,8 @@ def run_path(parallelism: str, dtype: str, batch: dict) -> dict:
   schedule = loop.learning_rate_schedule(config.optim, steps_per_epoch=1, total_steps=10)
   host_state = train.create_train_state(jax.random.key(0), model, (32, 32, 3),
                                         loop.create_optimizer(config.optim, schedule), config.model)
+  if dtype == 'float32':
+    host_state = host_state.replace(queue=memory_queue.init(QUEUE_SIZE, config.model.proj_dim))
   step = dp.compile_step(functools.partial(steps.train_step, loss_config=config.loss, preprocessing_mode='imagenet',
                                            learning_rate_fn=schedule, axis_name=dp.axis_name), donate_state=True)
   state = dp.replicate(host_state)
@@ -87,6 +91,8 @@ def main():
       'donated': [p['donated'], j['donated']],
       'jit_cache_size': j['cache_size'],
       'jit_params_replicated': j['params_sharding_replicated'],
+      **({'queue_filled': int(np.asarray(j['state'].queue['valid']).sum()),
+          'queue_max_abs_diff': max_diff(p['state'].queue, j['state'].queue)} if dtype == 'float32' else {}),
   }))
 
 

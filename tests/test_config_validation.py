@@ -69,6 +69,15 @@ def test_a_bad_value_is_named_with_what_is_allowed(field, value, allowed):
   assert allowed in found[0]
 
 
+def test_per_device_batch_norm_is_refused_on_the_jit_path():
+  """model.sync_batch_norm=False would be silently ignored by the jit path (its BatchNorm is global)."""
+  assert config_validation.problems(_config(**{'model.sync_batch_norm': False}), device_count=8) == []  # pmap
+  assert config_validation.problems(_config(**{'train.parallelism': 'jit'}), device_count=8) == []
+  with pytest.raises(errors.ConfigError, match=r"^config.model.sync_batch_norm=False needs "
+                     r"config.train.parallelism='pmap' \(the jit path's BatchNorm is always over the global batch\)"):
+    config_validation.validate(_config(**{'model.sync_batch_norm': False, 'train.parallelism': 'jit'}), device_count=8)
+
+
 def test_parallelism_is_checked_when_present():
   config = _config()
   config.train.parallelism = 'jit'

@@ -59,9 +59,12 @@ def _run(tiny_data_dir, workdir, **env):
   return proc.stdout + proc.stderr
 
 
-def test_quiet_console_of_a_run(tiny_data_dir, tmp_path):
-  output = _run(tiny_data_dir, tmp_path / 'run', SCFA_VERBOSE='')
+def test_quiet_console_of_a_run(tmp_path):
+  """A first run: the dataset is built too, which TFDS announces with a "Downloading and preparing" banner."""
+  output = _run(tmp_path / 'tfds', tmp_path / 'run', SCFA_VERBOSE='')
   lines = output.splitlines()
+  assert 'Downloading' not in output and 'downloaded and prepared' not in output, output
+  assert f'Preparing dataset synthetic_motion/tiny/1.1.0 in {tmp_path / "tfds"}' in output, output
   for step in (1, 2, 3):  # exactly one line per log step (no second copy from a metric writer)
     assert sum(f'step {step}/3 ' in line for line in lines) == 1, output
   assert not NATIVE_LINE.search(output), output  # no TF/XLA C++ lines

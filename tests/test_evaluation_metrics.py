@@ -71,6 +71,24 @@ def test_retrieval_map_matches_a_direct_computation():
   assert found['num_queries'] == 15
 
 
+@pytest.mark.parametrize('collapsed', [True, False])
+def test_retrieval_map_averages_over_exact_ties_as_scikit_learn_does(collapsed):
+  """Equal similarities must not be ranked by train-split order (a class-sorted split would inflate mAP)."""
+  rng = np.random.default_rng(3)
+  memory_labels = np.repeat([0, 1, 2], [3, 4, 5])  # stored sorted by class, as many splits are
+  # Axis-aligned train embeddings make the cosine similarities exact, so the ties are exact too:
+  # all one vector (a collapsed encoder), or four groups of identical vectors across the classes.
+  groups = np.zeros(12, int) if collapsed else np.arange(12) % 4
+  memory = np.eye(4)[groups]
+  queries, query_labels = np.abs(rng.normal(size=(9, 4))), np.array([0, 1, 2] * 3)
+  found = retrieval.retrieval_metrics(memory, memory_labels, queries, query_labels, ks=(1,))
+  sims = knn.l2_normalize(queries) @ knn.l2_normalize(memory).T
+  expected = np.mean([sk_metrics.average_precision_score(memory_labels == y, s) for y, s in zip(query_labels, sims)])
+  assert found['map'] == pytest.approx(expected, abs=1e-12)
+  if collapsed:  # every query ties with the whole split: AP is the share of its class
+    assert found['map'] == pytest.approx(np.mean([3 / 12, 4 / 12, 5 / 12]))
+
+
 def test_retrieval_skips_queries_that_cannot_be_answered():
   memory, memory_labels = _at_angles([0, 45]), np.array([0, 1])
   found = retrieval.retrieval_metrics(memory, memory_labels, _at_angles([5, 50]), np.array([0, 2]), ks=(1,))

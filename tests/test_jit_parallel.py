@@ -10,10 +10,10 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _run(dtype: str) -> dict:
-  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=8', JAX_PLATFORMS='cpu',
+def _run(dtype: str, script: str = 'jit_parity_script.py', devices: int = 8) -> dict:
+  env = dict(os.environ, XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}', JAX_PLATFORMS='cpu',
              PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
-  proc = subprocess.run([sys.executable, os.path.join(ROOT, 'tests', 'jit_parity_script.py'), dtype],
+  proc = subprocess.run([sys.executable, os.path.join(ROOT, 'tests', script), dtype],
                         env=env, capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-4000:]
   return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -36,6 +36,20 @@ def test_jit_matches_pmap_float32():
   assert r['donated'] == [True, True], r
   assert r['jit_cache_size'] == 1, r
   assert r['jit_params_replicated'], r
+  # The SupCon memory queue holds the same entries in the same (global view-major) order on both paths.
+  assert r['queue_filled'] == 3 * 16 * 2 and r['queue_max_abs_diff'] < 1e-5, r
+
+
+def test_each_device_encodes_only_its_share_of_the_batch():
+  """The compiled jit step on 4 devices: per-device conv batch = global / 4, no image moves, gradients all-reduced."""
+  r = _run('float32', 'jit_compiled_script.py', devices=4)
+  per_device = r['global_grids'] // r['devices']
+  assert r['train']['conv_batches'] == [per_device], r['train']['conv_batches']
+  # Only the projections and labels are gathered (SupCon is global); an image or feature map is never moved.
+  assert all(dtype != 'u8' and len(dims) <= 2 for dtype, dims in r['train']['moved']), r['train']['moved']
+  assert ['f32', r['stem_kernel']] in r['train']['all_reduced'], 'no gradient all-reduce'
+  # Evaluation embeds on the pmap path (whatever train.parallelism is): each device its own rows, no collective.
+  assert r['embed'] == {'conv_batches': [per_device], 'moved': [], 'all_reduced': []}, r['embed']
 
 
 def test_bfloat16_on_both_paths():

@@ -99,6 +99,12 @@ def test_stack_views_is_view_major_for_any_view_count():
   assert images.shape == (12, 1, 1, 1)
   np.testing.assert_array_equal(np.asarray(images).reshape(3, 4), np.arange(12).reshape(4, 3).T)
   np.testing.assert_array_equal(labels, np.tile(np.arange(4) * 10, 3))
+  # Video-major (the jit path): view v of video b at row b * V + v; video_to_view_major restores the order above.
+  rows, row_labels = steps.stack_views(jnp.asarray(views), jnp.arange(4) * 10, video_major=True)
+  np.testing.assert_array_equal(np.asarray(rows).ravel(), np.arange(12))
+  np.testing.assert_array_equal(row_labels, np.repeat(np.arange(4) * 10, 3))
+  np.testing.assert_array_equal(steps.video_to_view_major(rows, 3), images)
+  np.testing.assert_array_equal(steps.video_to_view_major(row_labels, 3), labels)
 
 
 def test_large_logits_are_stable():

@@ -10,6 +10,7 @@ from PIL import Image
 from scfa_jax import datasets
 from scfa_jax.data import input_pipeline
 from scfa_jax.data import perturbations as pt
+from scfa_jax.data import sampling
 from scfa_jax.evaluation import evaluate
 from scfa_jax.evaluation import schema
 from scfa_jax.training import parallel
@@ -32,6 +33,39 @@ def test_drop_frames_keeps_the_rest_in_order(fraction, kept):
 def test_speed_changes_the_frame_rate():
   assert _ids(pt.change_speed(FRAMES, 2.0)) == list(range(0, 20, 2))
   assert _ids(pt.change_speed(FRAMES, 0.5)) == [i // 2 for i in range(40)]
+
+
+def test_speed_change_halfway_keeps_the_first_half_and_retimes_the_second():
+  assert _ids(pt.change_speed_halfway(FRAMES, 2.0)) == list(range(10)) + list(range(10, 20, 2))
+  assert _ids(pt.change_speed_halfway(FRAMES, 0.5)) == list(range(10)) + [10 + i // 2 for i in range(20)]
+
+
+def _sampled(frames, num_samples: int = 16) -> list[int]:
+  """The frames evaluation's uniform sampling takes from a (perturbed) video."""
+  return _ids(tf.gather(frames, sampling.uniform_indices(tf.shape(frames)[0], num_samples)))
+
+
+@pytest.mark.parametrize('setting', ['0.5x 2nd half', '2x 2nd half'])
+def test_the_speed_rows_change_the_frames_evaluation_samples(setting):
+  """Sampling evenly over the whole video undid the old global speed change; the report's rows must not be a no-op."""
+  video = tf.constant([f'frame{i:02d}' for i in range(64)])
+  speed = next(p for p in pt.standard_perturbations() if (p.name, p.setting) == ('speed', setting))
+  clean, perturbed = _sampled(video), _sampled(speed.frames(video))
+  assert sum(a != b for a, b in zip(clean, perturbed)) >= 4, (clean, perturbed)
+  in_first_half = sum(i < 32 for i in perturbed)
+  assert in_first_half == (5 if setting.startswith('0.5x') else 11), perturbed  # 1/3 or 2/3 of the 16 frames
+
+
+def test_cut_segment_may_start_anywhere_the_end_included():
+  """8-frame videos, a 2-frame cut: every start 0..6 occurs, so the last two frames can be cut too."""
+  starts = set()
+  for k in range(300):  # the cut's position is seeded by the video's content
+    video = tf.constant([f'video{k}-frame{i}' for i in range(8)])
+    kept = [f.decode() for f in pt.cut_segment(video, 0.25).numpy()]
+    removed = [i for i in range(8) if f'video{k}-frame{i}' not in kept]
+    assert len(removed) == 2 and removed[1] == removed[0] + 1
+    starts.add(removed[0])
+  assert starts == set(range(7)), sorted(starts)
 
 
 def test_cut_segment_removes_one_contiguous_run():
@@ -64,6 +98,8 @@ def test_the_eval_pipeline_applies_a_perturbation_to_every_grid(tiny_config):
 
   clean, perturbed = first_batch(None), first_batch(brighter)
   assert np.abs(perturbed - np.minimum(clean + 76.5, 255)).max() <= 1
+  for speed in (p for p in pt.standard_perturbations() if p.name == 'speed'):  # the grids themselves change
+    assert (first_batch(speed) != clean).any(axis=(1, 2, 3)).all(), speed.setting
 
 
 def test_evaluate_writes_the_robustness_report_and_figure(tiny_config, tmp_path):

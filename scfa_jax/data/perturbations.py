@@ -3,7 +3,8 @@
 Two kinds, both pure TF functions usable inside ``tf.data.map``:
 
 * temporal ones change the video's frame sequence *before* views are sampled
-  (``frames``): frames dropped at random, playback speed, a segment cut out;
+  (``frames``): frames dropped at random, a change of playback speed halfway
+  through, a segment cut out;
 * photometric ones change the finished grid image (``pixels``): brightness,
   contrast, a colour cast.
 
@@ -44,12 +45,24 @@ def change_speed(encoded: Frames, factor: float) -> Frames:
   return tf.gather(encoded, tf.minimum(positions, n - 1))
 
 
+def change_speed_halfway(encoded: Frames, factor: float) -> Frames:
+  """The first half at normal speed, the second half ``factor`` times as fast.
+
+  Evaluation samples its frames evenly over the whole video, which undoes a
+  change of speed over all of it (``change_speed``); a change halfway moves
+  the samples: at 2x the first half gets 2/3 of them, at 0.5x 1/3.
+  """
+  n = tf.shape(encoded)[0]
+  half = tf.minimum(n // 2, n - 1)  # the second half keeps at least one frame
+  return tf.concat([encoded[:half], change_speed(encoded[half:], factor)], axis=0)
+
+
 def cut_segment(encoded: Frames, fraction: float) -> Frames:
   """Removes one contiguous run of ``fraction`` of the frames at a random position (at least one frame is kept)."""
   n = tf.shape(encoded)[0]
   length = tf.minimum(tf.cast(tf.math.round(tf.cast(n, tf.float32) * fraction), tf.int32), n - 1)
-  start = tf.random.stateless_uniform([], seed=_video_seed(encoded, 2), maxval=tf.maximum(n - length, 1),
-                                      dtype=tf.int32)
+  # Starts 0 .. n - length: the cut may take the video's last frames (maxval is exclusive).
+  start = tf.random.stateless_uniform([], seed=_video_seed(encoded, 2), maxval=n - length + 1, dtype=tf.int32)
   return tf.concat([encoded[:start], encoded[start + length:]], axis=0)
 
 
@@ -90,8 +103,8 @@ def standard_perturbations() -> list[Perturbation]:
   return [
       Perturbation('drop_frames', '25%', frames=lambda f: drop_frames(f, 0.25)),
       Perturbation('drop_frames', '50%', frames=lambda f: drop_frames(f, 0.5)),
-      Perturbation('speed', '0.5x', frames=lambda f: change_speed(f, 0.5)),
-      Perturbation('speed', '2x', frames=lambda f: change_speed(f, 2.0)),
+      Perturbation('speed', '0.5x 2nd half', frames=lambda f: change_speed_halfway(f, 0.5)),
+      Perturbation('speed', '2x 2nd half', frames=lambda f: change_speed_halfway(f, 2.0)),
       Perturbation('cut_segment', '25%', frames=lambda f: cut_segment(f, 0.25)),
       Perturbation('brightness', '-30%', pixels=lambda x: shift_brightness(x, -0.3)),
       Perturbation('brightness', '+30%', pixels=lambda x: shift_brightness(x, 0.3)),

@@ -17,6 +17,7 @@ import filelock
 import ml_collections
 import tensorflow_datasets as tfds
 
+from scfa_jax import console
 from scfa_jax import errors
 from scfa_jax.datasets.clip_builder import ClipBuilder
 from scfa_jax.datasets.hmdb51.hmdb51 import Hmdb51
@@ -69,8 +70,11 @@ def get_builder(data_config: ml_collections.ConfigDict) -> tfds.core.DatasetBuil
   with _prepare_lock(builder):
     builder = make()  # Read afresh: another process may have prepared it while this one waited.
     if not builder.is_prepared():
-      logging.info('Preparing dataset %s in %s', builder.info.full_name, builder.data_dir)
-      builder.download_and_prepare(download_config=download_config)
+      download = builder.info.download_size
+      logging.info('Preparing dataset %s in %s%s', builder.info.full_name, builder.data_dir,
+                   f' (downloading {download})' if download else '')
+      with console.without_library_prints():  # TFDS' own banner says "Downloading" even when nothing is
+        builder.download_and_prepare(download_config=download_config)
   return builder
 
 

@@ -1,8 +1,10 @@
 """Video retrieval: test videos as queries against the train split, ranked by cosine similarity.
 
-A retrieved train video is relevant when it has the query's class. Ties in
-similarity are broken by memory order (a stable sort); with float embeddings
-they practically never occur.
+A retrieved train video is relevant when it has the query's class. Videos of
+equal similarity (a collapsed encoder gives many) form one step of the
+precision-recall curve, as in scikit-learn's ``average_precision_score``, so
+mAP does not depend on the order of the train split; recall@k takes ties in
+that order (a stable sort).
 """
 
 from __future__ import annotations
@@ -15,21 +17,30 @@ from scfa_jax.evaluation import knn
 
 
 def relevance_of_ranking(memory: np.ndarray, memory_labels: np.ndarray, queries: np.ndarray,
-                         query_labels: np.ndarray) -> np.ndarray:
-  """[Q, N] bool: whether the r-th most similar memory item of each query has the query's class."""
+                         query_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """[Q, N] bool: whether each query's r-th most similar memory item has its class; and [Q, N] their similarities."""
   sims = knn.l2_normalize(queries) @ knn.l2_normalize(memory).T
   order = np.argsort(-sims, axis=1, kind='stable')
-  return np.asarray(memory_labels)[order] == np.asarray(query_labels)[:, None]
+  return np.asarray(memory_labels)[order] == np.asarray(query_labels)[:, None], np.take_along_axis(sims, order, 1)
 
 
-def average_precision(relevance: np.ndarray) -> np.ndarray:
+def average_precision(relevance: np.ndarray, scores: np.ndarray | None = None) -> np.ndarray:
   """AP of each ranked row [Q]: mean of precision@r over the ranks r of the relevant items.
 
+  With ``scores`` (each row's similarities, descending), a run of equal scores
+  counts as one rank: each of its relevant items gets the precision at the
+  run's end, which is what ``sklearn.metrics.average_precision_score`` gives.
   Rows without any relevant item have no AP and give NaN.
   """
   relevance = np.asarray(relevance, bool)
   hits = np.cumsum(relevance, axis=1)
   precision = hits / np.arange(1, relevance.shape[1] + 1)
+  if scores is not None:
+    n = relevance.shape[1]
+    run_ends = np.concatenate([scores[:, 1:] != scores[:, :-1], np.ones((len(scores), 1), bool)], axis=1)
+    # For every rank, the last rank of its run of equal scores.
+    end_of_run = np.minimum.accumulate(np.where(run_ends, np.arange(n), n)[:, ::-1], axis=1)[:, ::-1]
+    precision = np.take_along_axis(precision, end_of_run, 1)
   num_relevant = relevance.sum(axis=1)
   with np.errstate(invalid='ignore', divide='ignore'):
     return np.where(num_relevant > 0, (precision * relevance).sum(axis=1) / num_relevant, np.nan)
@@ -54,11 +65,11 @@ def retrieval_metrics(memory: np.ndarray, memory_labels: np.ndarray, queries: np
   hits = {k: 0 for k in ks}
   ap_sum = 0.0
   for start in range(0, len(queries), chunk):  # [chunk, N] at a time: memory stays bounded on large splits
-    relevance = relevance_of_ranking(memory, memory_labels, queries[start:start + chunk],
-                                     query_labels[start:start + chunk])
+    relevance, sims = relevance_of_ranking(memory, memory_labels, queries[start:start + chunk],
+                                           query_labels[start:start + chunk])
     for k in ks:
       hits[k] += int(relevance[:, :k].any(axis=1).sum())
-    ap_sum += float(average_precision(relevance).sum())
+    ap_sum += float(average_precision(relevance, sims).sum())
   n = max(len(queries), 1)
   results = {f'recall@{k}': hits[k] / n for k in ks}
   results['map'] = ap_sum / n

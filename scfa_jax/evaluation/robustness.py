@@ -3,8 +3,8 @@
 The linear probe and the kNN memory are fitted on the *clean* train split,
 exactly as for the headline numbers, and then scored on the test split under
 each perturbation of ``data.perturbations.standard_perturbations`` (frames
-dropped, playback speed, a segment cut out, brightness, contrast, a colour
-cast). The drop from the clean number is what a user deploying on real,
+dropped, playback speed changed halfway through, a segment cut out,
+brightness, contrast, a colour cast). The drop from the clean number is what a user deploying on real,
 imperfect video should expect.
 """
 

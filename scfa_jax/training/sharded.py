@@ -7,7 +7,11 @@ along its first axis over a 1-D mesh of all devices, the state is replicated,
 and XLA's SPMD partitioner inserts the collectives. So BatchNorm statistics
 are over the global batch (synchronised by construction) and SupCon contrasts
 every anchor with the global batch without an explicit all_gather; the update
-is the single-device update on the global batch, as with pmap.
+is the single-device update on the global batch, as with pmap. The step stacks
+the views video-major (``steps.stack_views``), so each device encodes only the
+videos it holds: the compiled step moves projections, labels, BatchNorm sums
+and gradients between devices, never images (tests/test_jit_parallel.py reads
+the compiled program).
 
 The state argument is donated: the step updates it in place, one copy lives
 on the devices. Multi-host: each process passes its local batch rows and

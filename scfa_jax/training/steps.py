@@ -29,11 +29,26 @@ class TrainState(train_state.TrainState):
   queue: Any = None  # memory_queue.Queue when config.loss.queue_size > 0
 
 
-def stack_views(views: Array, labels: Array) -> tuple[Array, Array]:
-  """[B, V, H, W, C] views -> [V*B, H, W, C] images (view-major) and [V*B] labels."""
+def stack_views(views: Array, labels: Array, *, video_major: bool = False) -> tuple[Array, Array]:
+  """[B, V, H, W, C] views -> [V*B, H, W, C] images and [V*B] labels.
+
+  View-major (row v*B + b) by default: the pmap path's per-device layout, which
+  ``global_view_major`` and the memory queue rely on. Video-major (row b*V + v)
+  keeps a video's views next to each other, so when the batch is split over
+  devices by videos (the jit path) every device stacks only the videos it holds
+  and no image crosses devices.
+  """
   b, v = views.shape[:2]
+  if video_major:
+    return views.reshape((b * v,) + views.shape[2:]), jnp.repeat(labels, v)
   images = jnp.swapaxes(views, 0, 1).reshape((v * b,) + views.shape[2:])
   return images, jnp.tile(labels, v)
+
+
+def video_to_view_major(x: Array, num_views: int) -> Array:
+  """Video-major rows [B*V, ...] -> view-major rows [V*B, ...] (``stack_views``' two layouts)."""
+  per_video = x.reshape((x.shape[0] // num_views, num_views) + x.shape[1:])
+  return jnp.swapaxes(per_video, 0, 1).reshape(x.shape)
 
 
 def global_view_major(x: Array, num_views: int, axis_name: str | None) -> Array:
@@ -76,7 +91,11 @@ def train_step(state: TrainState, batch: dict[str, Array], *, loss_config: ml_co
   is dropped on the device (only ``step`` advances, so the data order and the
   step numbering stay those of the run) and ``metrics['skipped']`` is 1.
   """
-  images, labels = stack_views(batch['views'], batch['label'])
+  # The jit path (axis_name None) splits the global batch over devices by videos: stacked video-major,
+  # each device encodes only its own videos. SupCon and BatchNorm do not depend on the row order.
+  video_major = axis_name is None
+  num_views = batch['views'].shape[1]
+  images, labels = stack_views(batch['views'], batch['label'], video_major=video_major)
   images = preprocessing.normalize(images, preprocessing_mode)
 
   def loss_fn(params):
@@ -93,9 +112,11 @@ def train_step(state: TrainState, batch: dict[str, Array], *, loss_config: ml_co
     batch_stats = jax.lax.pmean(batch_stats, axis_name)
   new_state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
   if state.queue is not None:  # every device pushes the whole global batch, so the queues stay identical
-    num_views = batch['views'].shape[1]
+    projections = jax.lax.stop_gradient(projections)
+    if video_major:  # the queue holds the global batch view-major on both paths
+      projections, labels = video_to_view_major(projections, num_views), video_to_view_major(labels, num_views)
     new_state = new_state.replace(queue=memory_queue.enqueue(
-        state.queue, global_view_major(jax.lax.stop_gradient(projections), num_views, axis_name),
+        state.queue, global_view_major(projections, num_views, axis_name),
         global_view_major(labels, num_views, axis_name)))
   metrics = {
       'loss': loss,
