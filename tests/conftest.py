@@ -43,3 +43,14 @@ def make_tiny_config(data_dir: str):
 @pytest.fixture
 def tiny_config(tiny_data_dir):
   return make_tiny_config(tiny_data_dir)
+
+
+@pytest.fixture(scope='session')
+def inference_workdir(tiny_data_dir, tmp_path_factory):
+  """(config, workdir, results) of one tiny evaluated run with saved heads: 2 test views, a 3-step fine-tune."""
+  from scfa_jax.training import train  # pylint: disable=g-import-not-at-top
+  config = make_tiny_config(tiny_data_dir)
+  config.eval.update(num_test_clips=2, finetune_epochs=1, finetune_learning_rate=1e-3, plots=False)
+  workdir = str(tmp_path_factory.mktemp('inference') / 'run')
+  results = train.train_and_evaluate(config, workdir)
+  return config, workdir, results
