@@ -1,5 +1,6 @@
 """The inference commands: predict, embed and search, in process, and once each as a program (exit codes)."""
 
+import csv
 import io
 import os
 import subprocess
@@ -7,7 +8,6 @@ import sys
 
 import cv2
 import numpy as np
-import pandas as pd
 import pytest
 
 from scfa_jax.inference import Predictor
@@ -59,13 +59,14 @@ def test_timeline_files(predictor, clips, tmp_path):
   out = io.StringIO()
   assert predict.timelines(predictor, [paths[0]], window_s=1.0, stride_s=0.5, head=None, out_dir=str(tmp_path),
                            as_json=False, stream=out) == []
-  table = pd.read_csv(tmp_path / 'a_timeline.csv')
-  assert list(table['start_s']) == [0.0, 0.5, 1.0, 1.5, 2.0] and len(table.columns) == 3 + 6
-  np.testing.assert_allclose(table.iloc[:, 3:].sum(axis=1), 1.0, atol=1e-5)
+  with open(tmp_path / 'a_timeline.csv') as f:
+    rows = list(csv.reader(f))
+  assert [float(r[0]) for r in rows[1:]] == [0.0, 0.5, 1.0, 1.5, 2.0] and len(rows[0]) == 3 + 6
+  np.testing.assert_allclose(np.asarray([r[3:] for r in rows[1:]], float).sum(axis=1), 1.0, atol=1e-5)
   assert (tmp_path / 'a_timeline.png').read_bytes()[:4] == b'\x89PNG' and (tmp_path / 'a_timeline.json').exists()
 
 
-def test_embed_resumes_and_pandas_reads_the_file(predictor, clips, tmp_path):
+def test_embed_resumes_without_redoing_finished_videos(predictor, clips, tmp_path):
   _, paths = clips
   out = str(tmp_path / 'emb.csv')
   assert embed.embed_to_file(predictor, paths[:2], out)[0] == 2
@@ -73,9 +74,11 @@ def test_embed_resumes_and_pandas_reads_the_file(predictor, clips, tmp_path):
     f.write(paths[2] + ',,0.5')  # an interrupted run's cut-off line
   count, skipped = embed.embed_to_file(predictor, paths, out)
   assert (count, skipped) == (1, [])
-  table = pd.read_csv(out, index_col='video')
-  assert list(table.index) == paths and table.shape[1] == 1 + 32
-  np.testing.assert_allclose(table.loc[paths, 'e0':].to_numpy(), predictor.embed(paths), atol=1e-6)
+  table = index.load(out)
+  assert table.names == paths and table.features.shape == (3, 32)
+  np.testing.assert_allclose(table.features, predictor.embed(paths), atol=1e-6)
+  plain = np.loadtxt(out, delimiter=',', skiprows=1, usecols=range(2, 34))  # numpy alone reads it too
+  np.testing.assert_array_equal(plain.astype(np.float32), table.features)
 
 
 def test_search_finds_the_query_itself_first(predictor, clips, tmp_path):
@@ -114,3 +117,24 @@ def test_search_program_names_a_missing_index(inference_workdir, clips, tmp_path
   done = _run('search', f'--workdir={inference_workdir[1]}', f'--query={paths[0]}', f'--index={tmp_path}/none.csv')
   assert done.returncode == 1 and 'none.csv' in done.stderr and 'Traceback' not in done.stderr
   assert len(done.stderr.strip().splitlines()[-1]) > 20
+
+
+@pytest.mark.parametrize('head', ['finetune', 'probe'])
+def test_saved_model_matches_jax_on_real_grids(predictor, inference_workdir, head, tmp_path):
+  import json  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from scfa_jax.inference import export  # pylint: disable=g-import-not-at-top
+  from scfa_jax.inference import views  # pylint: disable=g-import-not-at-top
+  from tests.test_inference import _split  # pylint: disable=g-import-not-at-top
+  videos = _split(inference_workdir[0], 'test')[0][:3]
+  grids = np.concatenate([item.grids for item in views.items(videos, predictor.config, views.ViewSpec(1, 0))])
+  export.save_saved_model(predictor, str(tmp_path), head)
+  with open(tmp_path / export.META_FILE) as f:
+    meta = json.load(f)
+  assert meta['class_names'] == predictor.class_names and meta['input']['shape'] == ['batch', 16, 16, 3]
+  served = tf.saved_model.load(str(tmp_path)).signatures['serving_default'](images=tf.constant(grids))  # batch 3
+  features = predictor.run_grids(grids)['features']
+  expected = (predictor.heads.probe.predict_proba(features, 6) if head == 'probe' else
+              tf.nn.softmax(predictor.run_grids(grids, 'finetune')['logits']).numpy())
+  np.testing.assert_allclose(served['embedding'].numpy(), features, atol=1e-4)
+  np.testing.assert_allclose(served['probabilities'].numpy(), expected, atol=1e-4)
