@@ -33,6 +33,8 @@ from scfa_jax import config as base_config
 
 flags.DEFINE_integer('predict_videos', 8, 'bench predict: video files to embed per model.')
 flags.DEFINE_list('predict_models', ['demo', 'resnet50_224'], 'bench predict: models to time.')
+flags.DEFINE_string('agreement_workdir', None, 'bench predict: also measure, on this workdir of a generated dataset '
+                    '(synthetic_*), how often classifying source videos agrees with the prepared (JPEG) test split.')
 
 
 def _config(name: str):
@@ -122,12 +124,45 @@ def bench_model(name: str, paths: list[str], folder: str) -> dict[str, Any]:
   }
 
 
+def source_agreement(workdir: str, folder: str) -> dict[str, Any]:
+  """Top-1 agreement of ``classify`` on the test clips rendered again (lossless FFV1 files) vs as stored (JPEG)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  from scfa_jax import datasets  # pylint: disable=g-import-not-at-top
+  from scfa_jax.inference import Predictor  # pylint: disable=g-import-not-at-top
+  predictor = Predictor.from_workdir(workdir)
+  builder = datasets.get_builder(predictor.config.data)
+  cfg = builder.builder_config
+  stored, paths = [], []
+  for ex in builder.as_dataset(split=predictor.config.data.test_split, shuffle_files=False,
+                               decoders={'frames': tfds.decode.SkipDecoding()}).as_numpy_iterator():
+    clip_id = ex['video_id'].decode()
+    name, _, index = clip_id.rsplit('_', 2)
+    label = builder.info.features['label'].str2int(name)
+    rng = np.random.default_rng([cfg.seed, 1, label, int(index)])
+    raw = builder.render_clip(rng, label, frame_size=cfg.frame_size,
+                              num_frames=int(rng.integers(cfg.min_frames, cfg.max_frames + 1)))
+    stored.append(np.stack([tf.io.decode_image(f, channels=3).numpy() for f in ex['frames']]))
+    paths.append(os.path.join(folder, f'{clip_id}.avi'))
+    writer = cv2.VideoWriter(paths[-1], cv2.VideoWriter_fourcc(*'FFV1'), 25, raw.shape[2:0:-1])
+    for frame in raw:
+      writer.write(frame[..., ::-1])
+    writer.release()
+  head = predictor.resolve_head(None)
+  files = [p.classes[0] for p in predictor.classify(paths, top_k=1, head=head)]
+  jpeg = [p.classes[0] for p in predictor.classify(stored, top_k=1, head=head)]
+  return {'workdir': workdir, 'head': head, 'test_videos': len(paths),
+          'agreement': round(float(np.mean(np.asarray(files) == np.asarray(jpeg))), 4)}
+
+
 def run() -> dict[str, Any]:
   from scfa_jax.tools import export as export_tool  # pylint: disable=g-import-not-at-top
   f = flags.FLAGS
   with tempfile.TemporaryDirectory() as folder:
     paths = _videos(folder, f.predict_videos)
     results = {name: bench_model(name, paths, folder) for name in f.predict_models}
+    if f.agreement_workdir:
+      results['source_agreement'] = source_agreement(f.agreement_workdir, folder)
   results['onnx'] = export_tool.ONNX_BLOCKED
   results['devices'] = f'{jax.device_count()} x {jax.devices()[0].device_kind}'
   results['load_average_1min'] = os.getloadavg()[0]

@@ -20,7 +20,7 @@ FLAGS = flags.FLAGS
 FORMATS = ('saved_model', 'onnx')
 ONNX_BLOCKED = ('--format=onnx needs jax2onnx, whose every release (up to 0.17.1) requires orbax-checkpoint<0.11.37 '
                 'while scfa_jax needs orbax-checkpoint 0.12 (constraints.txt): the two cannot be installed together. '
-                'Use --format=saved_model (TensorFlow Serving, TFLite, tf2onnx of a non-XLA graph are out of scope).')
+                'Use --format=saved_model.')
 
 
 def define_flags() -> None:
@@ -47,7 +47,8 @@ def main(argv: Sequence[str]) -> None:
     predictor = Predictor.from_workdir(FLAGS.workdir, step=FLAGS.step)
     meta = export.save_saved_model(predictor, FLAGS.out, FLAGS.head)
     print(f'Exported {FLAGS.workdir} (step {meta["step"]}, head {meta["head"]}) to {FLAGS.out}:')
-    print(json.dumps({k: meta[k] for k in ('input', 'outputs')}, indent=1))
+    for key in ('input', 'outputs', 'class_names'):
+      print(f'  {key}: {json.dumps(meta[key])}')
     return 0
 
   cli.run(body)
