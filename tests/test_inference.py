@@ -17,6 +17,7 @@ from scfa_jax.evaluation import knn
 from scfa_jax.evaluation import linear_probe
 from scfa_jax.inference import Predictor
 from scfa_jax.inference import index
+from scfa_jax.inference import predictor as predictor_lib
 from scfa_jax.inference import timeline
 from scfa_jax.inference import video
 from scfa_jax.training import checkpointing
@@ -83,7 +84,10 @@ def test_classify_gives_evaluations_class_for_every_prepared_test_video(inferenc
   assert predictor.available_heads() == ['finetune', 'probe', 'knn']
   # Evaluation's own features of the test split (2 views, averaged) and its probe's probabilities.
   p_embed = parallel.pmap_step(functools.partial(steps.embed_step, preprocessing_mode='imagenet'), donate_state=False)
-  state = parallel.replicate(predictor._runner('encoder')[1])  # pylint: disable=protected-access
+  encoder = predictor.encoder
+  state = parallel.replicate(predictor_lib.InferenceState(params=encoder.variables['params'],
+                                                          batch_stats=encoder.variables['batch_stats'],
+                                                          apply_fn=encoder.model.apply))
   builder = datasets.get_builder(config.data)
   test = embeddings.extract(p_embed, state, builder, 'test', config.data, local_batch_size=8, num_clips=2)
   expected = linear_probe.fit(predictor.heads.memory.features, predictor.heads.memory.labels).predict_proba(
@@ -166,6 +170,14 @@ def test_workdirs_that_cannot_predict_say_why(inference_workdir, tmp_path):
   assert before.embed([np.zeros((4, 24, 24, 3), np.uint8)]).shape == (1, 32)
   with pytest.raises(heads_lib.NoHeadsError, match=f'--mode=eval --workdir={old}'):
     before.classify([np.zeros((4, 24, 24, 3), np.uint8)])
+  checkpoints = os.path.join(old, 'checkpoints')
+  steps = sorted(int(s) for s in os.listdir(checkpoints) if s.isdigit())
+  for root, _, files in os.walk(os.path.join(checkpoints, str(steps[-1]))):
+    for name in files:  # the newest checkpoint damaged: the one before is used, nothing is moved
+      with open(os.path.join(root, name), 'wb') as f:
+        f.write(b'damaged')
+  assert Predictor.from_workdir(old).encoder.step == steps[-2]
+  assert sorted(int(s) for s in os.listdir(checkpoints) if s.isdigit()) == steps
   with open(os.path.join(old, 'config.json')) as f:
     config = json.load(f)
   config['model']['width'] = 8  # another model's config beside these checkpoints

@@ -150,8 +150,9 @@ def _save_heads(workdir: str, builder: tfds.core.DatasetBuilder, config: ml_coll
     probe = fitted.get('linear_probe')
     memory = None
     if len(train['label']) and _non_finite('features', {'train': train['features']}) is None:
+      clip_ids = heads_lib.split_clip_ids(builder, config.data.train_split, config.data.frames_key)
       memory = heads_lib.Memory(features=np.asarray(train['features'], np.float32), labels=train['label'],
-                                clip_ids=heads_lib.split_clip_ids(builder, config.data.train_split),
+                                clip_ids=clip_ids,
                                 k=config.eval.knn_k, temperature=config.eval.knn_temperature)
     meta = heads_lib.build_meta(
         step=step, class_names=class_names, preprocessing_mode=preprocessing_mode,

@@ -111,9 +111,9 @@ def heads_dir(workdir: str) -> str:
   return os.path.join(workdir, HEADS_DIR)
 
 
-def split_clip_ids(builder: tfds.core.DatasetBuilder, split: str) -> np.ndarray:
+def split_clip_ids(builder: tfds.core.DatasetBuilder, split: str, frames_key: str = 'frames') -> np.ndarray:
   """The ``video_id`` of every video of ``split``, in the order evaluation embeds them (files unshuffled)."""
-  ds = builder.as_dataset(split=split, shuffle_files=False, decoders={'frames': tfds.decode.SkipDecoding()},
+  ds = builder.as_dataset(split=split, shuffle_files=False, decoders={frames_key: tfds.decode.SkipDecoding()},
                           read_config=tfds.ReadConfig(try_autocache=False))
   return np.asarray([ex['video_id'].decode() for ex in ds.map(lambda ex: {'video_id': ex['video_id']})
                      .as_numpy_iterator()], dtype=str)

@@ -59,7 +59,7 @@ def export_fn(predictor, head: Optional[str] = None) -> tuple[Callable[..., dict
   encoder = predictor.encoder
   variables = {'encoder': encoder.variables}
   if head == 'finetune':
-    variables['finetune'] = predictor._load_finetuned().variables  # pylint: disable=protected-access
+    variables['finetune'] = predictor.finetuned().variables
   probe_scores = _probe_fn(predictor.heads.probe) if head == 'probe' else None
   embed = functools.partial(steps.embed_step, preprocessing_mode=predictor.preprocessing_mode)
 
@@ -70,7 +70,7 @@ def export_fn(predictor, head: Optional[str] = None) -> tuple[Callable[..., dict
 
     out = run(encoder.model, variables['encoder'])
     if head == 'finetune':
-      logits = run(predictor._load_finetuned().model, variables['finetune'])['logits']  # pylint: disable=protected-access
+      logits = run(predictor.finetuned().model, variables['finetune'])['logits']
     elif head == 'classifier':
       logits = out['logits']
     else:

@@ -126,7 +126,7 @@ class Predictor:
   def _runner(self, which: str):
     """(pmapped embed_step, replicated state) of the 'encoder' or the 'finetune' model, built once."""
     if which not in self._compiled:
-      model = self.encoder if which == 'encoder' else self._load_finetuned()
+      model = self.encoder if which == 'encoder' else self.finetuned()
       state = InferenceState(params=model.variables['params'], batch_stats=model.variables['batch_stats'],
                              apply_fn=model.model.apply)
       step = parallel.pmap_step(functools.partial(steps.embed_step, preprocessing_mode=self.preprocessing_mode),
@@ -134,7 +134,8 @@ class Predictor:
       self._compiled[which] = (step, parallel.replicate(state))
     return self._compiled[which]
 
-  def _load_finetuned(self) -> workdir_lib.Model:
+  def finetuned(self) -> workdir_lib.Model:
+    """The fine-tuned model (restored on first use)."""
     if self._finetuned is None:
       self._finetuned = workdir_lib.restore_finetuned(self.workdir, self.config, self._finetune_dir,
                                                       num_classes=len(self.class_names))

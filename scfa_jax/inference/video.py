@@ -98,7 +98,8 @@ def find_videos(paths: Iterable[str | os.PathLike]) -> list[str]:
       inside = sorted(os.path.join(root, name) for root, _, names in os.walk(path) for name in names
                       if video_io.is_video_file(name))
       if not inside:
-        raise NoVideosError(f'{path}: no video file in this folder (looked for {", ".join(video_io.VIDEO_EXTENSIONS)}).')
+        raise NoVideosError(f'{path}: no video file in this folder '
+                            f'(looked for {", ".join(video_io.VIDEO_EXTENSIONS)}).')
       found.extend(inside)
     elif os.path.isfile(path):
       found.append(path)

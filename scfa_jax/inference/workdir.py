@@ -116,7 +116,8 @@ def restore(directory: str, model: scfa.SCFAModel, image_shape: tuple[int, ...],
     except Exception as e:  # pylint: disable=broad-except  (unreadable metadata: a damaged step)
       damaged.append(f'{path} ({type(e).__name__})')
       continue
-    difference = checkpointing._mismatch({k: saved.get(k, {}) for k in expected}, expected)  # pylint: disable=protected-access
+    saved = {k: saved.get(k, {}) for k in expected}
+    difference = checkpointing._mismatch(saved, expected)  # pylint: disable=protected-access
     if difference is not None:
       raise checkpointing.CheckpointMismatchError(
           f'The checkpoint {path} holds another model than {os.path.dirname(directory)}/config.json describes '

@@ -71,7 +71,8 @@ def timelines(predictor, paths: Sequence[str], *, window_s: float, stride_s: flo
       written = timeline_lib.write(line, prefix)
     except OSError as e:
       from scfa_jax import errors  # pylint: disable=g-import-not-at-top
-      raise errors.BadFilesError(f'{prefix}.*: cannot write the timeline ({e.strerror}); pass a writable --out.') from None
+      raise errors.BadFilesError(f'{prefix}.*: cannot write the timeline ({e.strerror}); '
+                                 'pass a writable --out.') from None
     if as_json:
       print(json.dumps(line.to_json()), file=stream, flush=True)
     else:

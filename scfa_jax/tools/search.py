@@ -45,7 +45,7 @@ def load_index(predictor, path: Optional[str]):
 
 
 def search(predictor, queries: Sequence[str], found, *, k: int) -> list[dict]:
-  """[{query, neighbours: [{video, label, similarity, row (in the index)}]}] for each query (unreadable queries raise)."""
+  """[{query, neighbours: [{video, label, similarity, row (in the index)}]}] per query; unreadable queries raise."""
   from scfa_jax.inference import index  # pylint: disable=g-import-not-at-top
   features = predictor.embed(list(queries))
   if features.shape[1] != found.features.shape[1]:
