@@ -39,8 +39,8 @@ def clips(tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
-def predictor(inference_workdir):
-  return Predictor.from_workdir(inference_workdir[1])
+def predictor(evaluated_workdir):
+  return Predictor.from_workdir(evaluated_workdir[1])
 
 
 def test_predict_skips_a_bad_file_and_names_it(predictor, clips):
@@ -99,34 +99,34 @@ def _run(module, *args):
                         env=env, cwd=ROOT, timeout=300)
 
 
-def test_predict_program_exit_status(inference_workdir, clips):
+def test_predict_program_exit_status(evaluated_workdir, clips):
   folder, _ = clips
-  done = _run('predict', f'--workdir={inference_workdir[1]}', '--top_k=2', '--json', folder)
+  done = _run('predict', f'--workdir={evaluated_workdir[1]}', '--top_k=2', '--json', folder)
   assert done.returncode == 1, done.stderr
   assert len(done.stdout.strip().splitlines()) == 3
   assert 'skipped' in done.stderr and 'broken.mp4' in done.stderr and 'Traceback' not in done.stderr
 
 
-def test_embed_program_refuses_a_folder_without_videos(inference_workdir, tmp_path):
-  done = _run('embed', f'--workdir={inference_workdir[1]}', f'--videos={tmp_path}', f'--out={tmp_path}/e.csv')
+def test_embed_program_refuses_a_folder_without_videos(evaluated_workdir, tmp_path):
+  done = _run('embed', f'--workdir={evaluated_workdir[1]}', f'--videos={tmp_path}', f'--out={tmp_path}/e.csv')
   assert done.returncode == 1 and 'no video file' in done.stderr and 'Traceback' not in done.stderr
 
 
-def test_search_program_names_a_missing_index(inference_workdir, clips, tmp_path):
+def test_search_program_names_a_missing_index(evaluated_workdir, clips, tmp_path):
   _, paths = clips
-  done = _run('search', f'--workdir={inference_workdir[1]}', f'--query={paths[0]}', f'--index={tmp_path}/none.csv')
+  done = _run('search', f'--workdir={evaluated_workdir[1]}', f'--query={paths[0]}', f'--index={tmp_path}/none.csv')
   assert done.returncode == 1 and 'none.csv' in done.stderr and 'Traceback' not in done.stderr
   assert len(done.stderr.strip().splitlines()[-1]) > 20
 
 
 @pytest.mark.parametrize('head', ['finetune', 'probe'])
-def test_saved_model_matches_jax_on_real_grids(predictor, inference_workdir, head, tmp_path):
+def test_saved_model_matches_jax_on_real_grids(predictor, evaluated_workdir, head, tmp_path):
   import json  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from scfa_jax.inference import export  # pylint: disable=g-import-not-at-top
   from scfa_jax.inference import views  # pylint: disable=g-import-not-at-top
   from tests.test_inference import _split  # pylint: disable=g-import-not-at-top
-  videos = _split(inference_workdir[0], 'test')[0][:3]
+  videos = _split(evaluated_workdir[0], 'test')[0][:3]
   grids = np.concatenate([item.grids for item in views.items(videos, predictor.config, views.ViewSpec(1, 0))])
   export.save_saved_model(predictor, str(tmp_path), head)
   with open(tmp_path / export.META_FILE) as f:
