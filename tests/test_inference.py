@@ -220,3 +220,20 @@ def test_timeline_windows_cover_the_video():
   assert timeline.windows(12, 10.0, 4.0, 2.0) == [(0, 12)]  # shorter than a window: one window
   with pytest.raises(errors.ConfigError, match='window_s'):
     timeline.windows(10, 10.0, 0.0, 1.0)
+
+
+@pytest.mark.parametrize('num_clips,local_views', [(1, 0), (3, 0), (2, 2)])
+def test_decoded_frames_get_evaluations_views(tiny_config, num_clips, local_views):
+  """Frames decoded by inference and frames stored by a dataset go through the same views (multi-scale too)."""
+  from scfa_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top
+  from scfa_jax.inference import views  # pylint: disable=g-import-not-at-top
+  tiny_config.eval.update(num_test_clips=num_clips, local_views=local_views)
+  tiny_config.data.update(local_grid=4, local_frames_stride=2)
+  frames = np.random.default_rng(0).integers(0, 255, (13, 20, 20, 3), np.uint8)
+  stored = tf.constant([tf.io.encode_png(f).numpy() for f in frames])  # lossless, as a dataset could store them
+  expected = input_pipeline.preprocess_eval({'frames': stored, 'label': 0}, data_config=tiny_config.data,
+                                            num_clips=num_clips, num_local_views=local_views)['image']
+  spec = views.ViewSpec.from_config(tiny_config)
+  got = views.grid_fn(tiny_config.data, spec)(tf.constant(frames)).numpy()
+  assert got.shape == (num_clips + local_views, 16, 16, 3)
+  np.testing.assert_array_equal(got, np.reshape(expected, got.shape))
