@@ -212,6 +212,13 @@ def test_exact_chunked_search_and_resumable_embedding_file(tmp_path):
   np.testing.assert_array_equal(loaded.features, memory[:2].astype(np.float32))  # float32 round-trips exactly
   with pytest.raises(errors.BadFilesError, match='6 dimensions'):
     index.Writer(path, 8)
+  blocker = tmp_path / 'a_file'
+  blocker.write_text('x')  # an output path under a file cannot be written (root ignores permission bits)
+  with pytest.raises(errors.BadFilesError, match='writable --out'):
+    index.Writer(str(blocker / 'e.csv'), 6)
+  from scfa_jax.inference import export  # pylint: disable=g-import-not-at-top
+  with pytest.raises(errors.BadFilesError, match='writable --out'):
+    export._check_writable(str(blocker / 'model'))  # pylint: disable=protected-access
 
 
 def test_timeline_windows_cover_the_video():
