@@ -11,9 +11,9 @@ the same generated video files (``--predict_videos`` clips of 96 frames at
 * ``saved_model_s``: the exported TF SavedModel on the same grids, in TensorFlow;
 * ``onnx``: why there is no ONNX figure (``tools.export.ONNX_BLOCKED``).
 
-Weights are random (speed does not depend on them); each timing runs
-after a warm-up call that compiles, and the fastest of two runs is reported. Test-time views are ``config.eval``'s
-(4 per video), so a video costs 4 grids.
+Weights are random (speed does not depend on them); each timing follows a
+warm-up call that compiles, and is the fastest of two runs. Test-time views
+are ``config.eval``'s (4 per video), so a video costs 4 grids.
 """
 
 from __future__ import annotations
