@@ -4,8 +4,8 @@ For the demo model and for ResNet-50 at 224 px (4x4 grid of 56 px tiles), on
 the same generated video files (``--predict_videos`` clips of 96 frames at
 320x240, FFV1), it times
 
-* ``decode_s``: reading the files at the stored size (OpenCV), alone;
-* ``grids_s``: decoding plus evaluation's sampling and tiling, alone;
+* ``decode_s``: reading the files at the stored size (OpenCV), one after another;
+* ``grids_s``: ``inference.views.items``: decoding in its 4 threads plus evaluation's sampling and tiling;
 * ``embed_s``: ``Predictor.embed`` end to end (decoding overlaps the model);
 * ``model_s``: the jitted model alone on the finished grids;
 * ``saved_model_s``: the exported TF SavedModel on the same grids, in TensorFlow;
