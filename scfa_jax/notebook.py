@@ -106,3 +106,19 @@ def real_config(dataset: str, drive_root: str, *, weights: str) -> ml_collection
   if jax.devices()[0].platform != 'cpu':
     config.model.dtype = 'bfloat16'
   return fit_batch_to_devices(config)
+
+
+def example_clip(path: str, class_name: str = 'move_up', *, frame_size: int = 96, num_frames: int = 48) -> str:
+  """Writes one synthetic_motion clip of ``class_name`` as an MP4 at ``path``: a clip to classify off Colab."""
+  import cv2  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from scfa_jax.datasets.synthetic_motion import synthetic_motion  # pylint: disable=g-import-not-at-top
+  label = synthetic_motion.SyntheticMotion.CLASS_NAMES.index(class_name)
+  frames = synthetic_motion.render_clip(np.random.default_rng(label), label, frame_size=frame_size,
+                                        num_frames=num_frames)
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), 25, (frame_size, frame_size))
+  for frame in frames:
+    writer.write(frame[..., ::-1])
+  writer.release()
+  return path

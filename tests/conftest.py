@@ -71,3 +71,19 @@ def make_tiny_config(data_dir: str):
 @pytest.fixture
 def tiny_config(tiny_data_dir):
   return make_tiny_config(tiny_data_dir)
+
+
+@pytest.fixture(scope='session')
+def evaluated_workdir(tiny_data_dir, tmp_path_factory):
+  """(config, workdir, results) of one tiny run, trained once per session for evaluation and inference tests.
+
+  6 SupCon steps, every protocol with 2 test views, a 3-step fine-tune, figures, and the saved heads.
+  test_evaluation_run.py's last test evaluates it again with another fine-tune (results.json and heads
+  then describe that one); other users read results.json from disk rather than the returned dict.
+  """
+  from scfa_jax.training import train  # pylint: disable=g-import-not-at-top
+  config = make_tiny_config(tiny_data_dir)
+  config.eval.update(num_test_clips=2, finetune_epochs=1, finetune_learning_rate=1e-3)
+  workdir = str(tmp_path_factory.mktemp('evaluation') / 'run')
+  results = train.train_and_evaluate(config, workdir)
+  return config, workdir, results

@@ -89,3 +89,7 @@ def test_explore_shows_every_figure(executed):
   assert 'move_right' in text  # per-class table
   # training views, curves, confusion matrices, embedding map, retrieval
   assert _images(executed['explore']) == 5
+  # an uploaded clip (off Colab a generated one) classified and searched against the training split
+  assert 'Not on Colab: classifying a generated move_up clip' in text
+  assert re.search(r'example_move_up\.mp4 \w+ [\d.]+% .*\[(finetune|classifier|probe|knn)\]', text)
+  assert re.search(r'^  1\. [\d.]+  move_\w+_0_\d{4}  \(\w+\)$', text, re.M)

@@ -15,19 +15,14 @@ from scfa_jax.evaluation import evaluate
 from scfa_jax.evaluation import finetune
 from scfa_jax.evaluation import schema
 from scfa_jax.training import train
-from tests.conftest import make_tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope='module')
-def trained(tiny_data_dir, tmp_path_factory):
-  """(config, workdir, results) of one tiny run: 6 SupCon steps, then 3 fine-tuning steps, 2 test views."""
-  config = make_tiny_config(tiny_data_dir)
-  config.eval.update(num_test_clips=2, finetune_epochs=1, finetune_learning_rate=1e-3)
-  workdir = str(tmp_path_factory.mktemp('evaluation') / 'run')
-  results = train.train_and_evaluate(config, workdir)
-  return config, workdir, results
+def trained(evaluated_workdir):
+  """(config, workdir, results) of one tiny run: 6 SupCon steps, then 3 fine-tuning steps, 2 test views (conftest)."""
+  return evaluated_workdir
 
 
 def _checkpoint_steps(directory: str) -> list[int]:

@@ -8,6 +8,8 @@ r"""``python -m scfa_jax.bench pipeline [--flags]``: benchmarks, each printing o
             MFU on accelerators (``bench.train_step``).
   profile   Where that step's time goes: XLA ops grouped by kind and
             direction from a profiler trace (``bench.profile_step``).
+  predict   videos/s of Predictor.embed (decode vs model) and of the exported
+            SavedModel, demo model and ResNet-50 at 224 px (``bench.predict``).
   layers    Each distinct convolution of the ResNet (forward, input and
             weight gradient), JAX against PyTorch, totalled per step
             (``bench.layers``; --steps is the repeats per timing).
@@ -16,6 +18,7 @@ r"""``python -m scfa_jax.bench pipeline [--flags]``: benchmarks, each printing o
   python -m scfa_jax.bench train_step --depth=50 --image_size=224 --batch=8
   python -m scfa_jax.bench profile --depth=50 --image_size=224 --batch=8 --steps=2
   python -m scfa_jax.bench layers --depth=50 --image_size=224 --batch=8
+  python -m scfa_jax.bench predict --predict_videos=8
 """
 
 from __future__ import annotations
@@ -31,12 +34,13 @@ from absl import logging
 from scfa_jax import xla_cpu
 from scfa_jax.bench import layers
 from scfa_jax.bench import pipeline
+from scfa_jax.bench import predict
 from scfa_jax.bench import profile_step
 from scfa_jax.bench import train_step
 
 
 def main(argv: Sequence[str]) -> None:
-  commands = ('pipeline', 'build', 'train_step', 'profile', 'layers')
+  commands = ('pipeline', 'build', 'train_step', 'profile', 'layers', 'predict')
   if len(argv) != 2 or argv[1] not in commands:
     raise app.UsageError(f'Usage: python -m scfa_jax.bench {{{"|".join(commands)}}} [--flags]')
   logging.set_verbosity(logging.WARNING)
@@ -63,6 +67,12 @@ def main(argv: Sequence[str]) -> None:
       print(f'{argv[0]} layers: error: {e}', file=sys.stderr)
       sys.exit(2)
     print(layers.format_table(results), file=sys.stderr)
+    print(json.dumps(results), flush=True)
+    return
+  if argv[1] == 'predict':
+    results = predict.run()
+    for name in train_step.flags.FLAGS.predict_models:
+      print(f'{name}: {results[name]}', file=sys.stderr)
     print(json.dumps(results), flush=True)
     return
   if argv[1] == 'train_step':

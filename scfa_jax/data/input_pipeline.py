@@ -104,6 +104,10 @@ def preprocess_eval(example: dict, *, data_config: ml_collections.ConfigDict, nu
                     num_local_views: int = 0, seed: int = 0) -> dict:
   """Deterministic, un-augmented grids of one video.
 
+  ``example[data_config.frames_key]`` holds the stored (encoded) frames or,
+  for inference on video files, decoded uint8 frames [T, h, w, 3]: both go
+  through the same sampling and tiling.
+
   Returns:
     {'image': uint8 [H, W, 3] (num_clips == 1, ``data_config.eval_sampling``)
     or [K + L, H, W, 3] (num_clips = K > 1, ``sampling.multi_clip_indices``, or
@@ -121,7 +125,8 @@ def preprocess_eval(example: dict, *, data_config: ml_collections.ConfigDict, nu
   if data_config.shuffle_frames:
     # A frame order of its own per video (keyed by its first frame's bytes): one fixed order for every
     # test video would be a consistent re-layout that a probe could still read time from.
-    video_key = tf.strings.to_hash_bucket_fast(encoded[0], 2**62)
+    first = encoded[0] if encoded.dtype == tf.string else tf.io.serialize_tensor(encoded[0])  # decoded frames
+    video_key = tf.strings.to_hash_bucket_fast(first, 2**62)
     seeds = _view_seeds(tf.stack([tf.constant(seed, tf.int64), video_key]), num_clips + num_local_views)
   grids = views.make_views(encoded, _maybe_shuffle_frames(indices, seeds[:num_clips], data_config), spec)
   if num_local_views:

@@ -96,7 +96,9 @@ def make_views(encoded: tf.Tensor, indices: tf.Tensor, spec: GridSpec, *,
   """Grid images of V views of one video.
 
   Args:
-    encoded: all encoded frames of the video, a 1-D string tensor.
+    encoded: all frames of the video: encoded (a 1-D string tensor, as datasets
+      store them) or already decoded (uint8 [T, h, w, 3], as ``scfa_jax.inference``
+      reads video files); everything after decoding is the same.
     indices: int32 [V, spec.num_frames], the frames of each view in tile order.
     spec: the grid.
     aug_config: ``config.data.augment``; None or all-off means no augmentation.
@@ -108,7 +110,8 @@ def make_views(encoded: tf.Tensor, indices: tf.Tensor, spec: GridSpec, *,
   num_views, num_frames = indices.shape
   if num_frames != spec.num_frames:
     raise ValueError(f'A {spec.rows}x{spec.cols} grid needs {spec.num_frames} frames per view, got {num_frames}.')
-  frames = decode_frames(tf.gather(encoded, tf.reshape(indices, [-1])))
+  chosen = tf.gather(encoded, tf.reshape(indices, [-1]))
+  frames = decode_frames(chosen) if chosen.dtype == tf.string else chosen
   if aug_config is not None and augment.is_enabled(aug_config):
     if seeds is None:
       raise ValueError('Augmentation needs one seed per view.')

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from typing import Any, Optional, Sequence
 
 import jax
@@ -24,6 +25,7 @@ from scfa_jax.evaluation import compute
 from scfa_jax.evaluation import embeddings
 from scfa_jax.evaluation import figures
 from scfa_jax.evaluation import finetune as finetune_lib
+from scfa_jax.evaluation import heads as heads_lib
 from scfa_jax.evaluation import knn
 from scfa_jax.evaluation import linear_probe
 from scfa_jax.evaluation import metrics
@@ -79,7 +81,12 @@ def evaluate(state: Any, builder: tfds.core.DatasetBuilder, config: ml_collectio
   logging.info('Embedded %d train and %d test videos (%d view(s) per test video).', len(train['label']),
                len(test['label']), test_views)
   labels = test['label']
-  protocols = score_frozen_protocols(train, test, config.eval, class_names)
+  fitted: dict[str, Any] = {}
+  protocols = score_frozen_protocols(train, test, config.eval, class_names, fitted=fitted)
+  save_heads = functools.partial(_save_heads, workdir, builder, config, train, fitted, step=step,
+                                 class_names=class_names, preprocessing_mode=preprocessing_mode)
+  if is_writer:
+    save_heads()
   cost = _compute(state, config)
   robust = None
   if config.eval.robustness:
@@ -110,6 +117,8 @@ def evaluate(state: Any, builder: tfds.core.DatasetBuilder, config: ml_collectio
                                    problem=_non_finite('logits', {'test': tuned_test['logits']['single_view']}))
     finetune_steps = finetune_lib.num_steps(builder, config)[1]
     finetune_dir = finetune_lib.run_dir(workdir, step, config)
+    if is_writer:
+      save_heads(finetune_dir=finetune_dir)
 
   results = assemble(finetune_steps)
   if is_writer:
@@ -133,6 +142,29 @@ def evaluate(state: Any, builder: tfds.core.DatasetBuilder, config: ml_collectio
   return results
 
 
+def _save_heads(workdir: str, builder: tfds.core.DatasetBuilder, config: ml_collections.ConfigDict,
+                train: dict[str, Any], fitted: dict[str, Any], *, step: int, class_names: Sequence[str],
+                preprocessing_mode: str, finetune_dir: Optional[str] = None) -> None:
+  """Keeps the probe, the kNN memory and the fine-tune's folder in ``<workdir>/heads`` for inference."""
+  try:
+    probe = fitted.get('linear_probe')
+    memory = None
+    if len(train['label']) and _non_finite('features', {'train': train['features']}) is None:
+      clip_ids = heads_lib.split_clip_ids(builder, config.data.train_split, config.data.frames_key)
+      memory = heads_lib.Memory(features=np.asarray(train['features'], np.float32), labels=train['label'],
+                                clip_ids=clip_ids,
+                                k=config.eval.knn_k, temperature=config.eval.knn_temperature)
+    meta = heads_lib.build_meta(
+        step=step, class_names=class_names, preprocessing_mode=preprocessing_mode,
+        num_test_clips=config.eval.num_test_clips, local_views=config.eval.local_views,
+        finetune_dir=None if finetune_dir is None else os.path.relpath(finetune_dir, workdir))
+    directory = heads_lib.save(workdir, meta=meta, probe=None if probe is None else
+                               heads_lib.LinearProbe.from_sklearn(probe), memory=memory)
+    logging.info('Heads for inference written to %s.', directory)
+  except Exception as e:  # pylint: disable=broad-except  (the heads never cost the accuracies)
+    logging.warning('Heads for inference not saved: %s', e, exc_info=True)
+
+
 def _compute(state: Any, config: ml_collections.ConfigDict) -> Optional[dict[str, Any]]:
   """The results' ``compute`` entry (forward GFLOPs per video), or None if XLA cannot count it."""
   image_shape = input_pipeline.GridSpec.from_config(config.data).image_shape
@@ -148,7 +180,7 @@ def _compute(state: Any, config: ml_collections.ConfigDict) -> Optional[dict[str
 
 
 def score_frozen_protocols(train: dict[str, Any], test: dict[str, Any], eval_config: ml_collections.ConfigDict,
-                           class_names: Sequence[str]) -> dict[str, Entry]:
+                           class_names: Sequence[str], *, fitted: Optional[dict[str, Any]] = None) -> dict[str, Entry]:
   """Linear probe, kNN, the trained classifier (if any) and retrieval, each scored on its own.
 
   Args:
@@ -156,6 +188,7 @@ def score_frozen_protocols(train: dict[str, Any], test: dict[str, Any], eval_con
     test: ``_test_views`` of the test split.
     eval_config: ``config.eval``.
     class_names: label names, in label order.
+    fitted: if given, receives the fitted probe (``'linear_probe'``, an sklearn pipeline), to be saved.
 
   Returns:
     {protocol: entry}; an entry that could not be scored is null with a ``reason``.
@@ -168,9 +201,11 @@ def score_frozen_protocols(train: dict[str, Any], test: dict[str, Any], eval_con
     features_problem = 'the train split gave no video to fit on'
 
   def probe() -> Entry:
-    fitted = linear_probe.fit(train['features'], train['label'], c=eval_config.linear_probe_c,
+    fitted_probe = linear_probe.fit(train['features'], train['label'], c=eval_config.linear_probe_c,
                               max_iter=eval_config.linear_probe_max_iter)
-    return _classify(labels, _map_views(fitted.predict, test['features']), class_names, predicted=True)
+    if fitted is not None:
+      fitted['linear_probe'] = fitted_probe
+    return _classify(labels, _map_views(fitted_probe.predict, test['features']), class_names, predicted=True)
 
   def nearest_neighbours() -> Entry:
     vote = lambda q: knn.knn_scores(train['features'], train['label'], q, k=eval_config.knn_k,

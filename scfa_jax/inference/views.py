@@ -1,0 +1,128 @@
+"""Videos -> batches of evaluation's grid images, decoded in threads while the model runs.
+
+The grids come from ``input_pipeline.preprocess_eval``, the function that makes
+evaluation's test views, given the decoded frames instead of the stored JPEGs:
+the same frame sampling (``config.data.eval_sampling``, or the K interleaved
+clips of ``config.eval.num_test_clips``), the same local views
+(``config.eval.local_views``), resizing and tiling. OpenCV releases the GIL
+while it decodes, so a few threads read the next videos while TensorFlow tiles
+and the devices embed the current batch.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import functools
+import itertools
+from typing import Iterator, Optional, Sequence
+
+import ml_collections
+import numpy as np
+import tensorflow as tf
+
+from scfa_jax.data import input_pipeline
+from scfa_jax.inference import video as video_lib
+
+
+@dataclasses.dataclass(frozen=True)
+class ViewSpec:
+  """Which test-time views each video gets: evaluation's ``averaged`` views when it has more than one."""
+
+  num_clips: int
+  num_local_views: int
+
+  @classmethod
+  def from_config(cls, config: ml_collections.ConfigDict, *, single_view: bool = False) -> 'ViewSpec':
+    if single_view:
+      return cls(1, 0)
+    return cls(int(config.eval.num_test_clips), int(config.eval.get('local_views', 0)))
+
+  @property
+  def per_video(self) -> int:
+    return self.num_clips + self.num_local_views
+
+
+@dataclasses.dataclass
+class Item:
+  """One video of a run: its grids [V, H, W, 3], or why it could not be read."""
+
+  index: int
+  name: str
+  frames: Optional[np.ndarray] = None  # uint8 [T, h, w, 3] as read, dropped once tiled
+  grids: Optional[np.ndarray] = None
+  error: Optional[Exception] = None
+
+
+def grid_fn(data_config: ml_collections.ConfigDict, views: ViewSpec):
+  """A traced ``frames uint8 [T, h, w, 3] -> grids uint8 [V, H, W, 3]``, one trace per frame size."""
+
+  @tf.function(reduce_retracing=True)
+  def make(frames: tf.Tensor) -> tf.Tensor:
+    example = {data_config.frames_key: frames, 'label': tf.constant(0)}
+    image = input_pipeline.preprocess_eval(example, data_config=data_config, num_clips=views.num_clips,
+                                           num_local_views=views.num_local_views)['image']
+    return image[None] if views.per_video == 1 else image
+
+  return make
+
+
+def _decode(video: video_lib.Video, index: int, size: int) -> Item:
+  name = video_lib.describe(video, index)
+  try:
+    return Item(index, name, frames=video_lib.read(video, size))
+  except video_lib.BadVideoError as e:
+    return Item(index, name, error=e)
+
+
+def items(videos: Sequence[video_lib.Video], config: ml_collections.ConfigDict, views: ViewSpec, *,
+          threads: int = 4) -> Iterator[Item]:
+  """Each video's grids, in order; a video that cannot be read yields its error instead of stopping the rest."""
+  size = video_lib.storage_size(config.data)
+  make = grid_fn(config.data, views)
+  with concurrent.futures.ThreadPoolExecutor(max(1, threads)) as pool:
+    decode = functools.partial(_decode, size=size)
+    pending = [pool.submit(decode, v, i) for i, v in itertools.islice(enumerate(videos), 2 * threads)]
+    rest = itertools.islice(enumerate(videos), 2 * threads, None)
+    while pending:
+      item = pending.pop(0).result()
+      nxt = next(rest, None)
+      if nxt is not None:
+        pending.append(pool.submit(decode, nxt[1], nxt[0]))
+      if item.error is None:
+        item.grids, item.frames = make(tf.constant(item.frames)).numpy(), None
+      yield item
+
+
+def batches(stream: Iterator[Item], batch_size: int) -> Iterator[list[Item]]:
+  """Groups readable items by ``batch_size`` videos; unreadable ones travel alone (no grids to run)."""
+  batch: list[Item] = []
+  for item in stream:
+    if item.error is not None:
+      yield [item]
+      continue
+    batch.append(item)
+    if len(batch) == batch_size:
+      yield batch
+      batch = []
+  if batch:
+    yield batch
+
+
+def padded_size(n: int, batch_size: int, multiple: int) -> int:
+  """The batch shape ``n`` images run in: the next power of two (so few shapes compile), a device multiple."""
+  size = 1
+  while size < n:
+    size *= 2
+  size = min(size, max(batch_size, n))
+  return -(-size // multiple) * multiple
+
+
+def stack(batch: list[Item], batch_size: int, multiple: int) -> tuple[np.ndarray, int]:
+  """[B', H, W, 3] images of the batch's views (video-major), zero-padded; and the real image count."""
+  images = np.concatenate([item.grids for item in batch])
+  n = len(images)
+  size = padded_size(n, batch_size, multiple)
+  if size > n:
+    images = np.concatenate([images, np.zeros((size - n,) + images.shape[1:], images.dtype)])
+  return images, n
