@@ -55,6 +55,28 @@ def pytest_xdist_auto_num_workers(config) -> int:  # pylint: disable=unused-argu
   return max(1, min(4, len(os.sched_getaffinity(0))))
 
 
+SLOW_DEFAULT_SECONDS = 10  # what a test marked plainly @pytest.mark.slow is taken to cost
+
+
+def _expected_seconds(item: pytest.Item) -> float:
+  marker = item.get_closest_marker('slow')
+  return 0.0 if marker is None else float(marker.kwargs.get('seconds', SLOW_DEFAULT_SECONDS))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+  """Longest modules first (by their tests' ``slow(seconds=...)``), so xdist's workers finish together.
+
+  ``--dist loadscope`` hands out whole modules in collection order; starting
+  the two-process run or the preemption module last would leave one worker
+  busy alone at the end. Order inside a module is kept.
+  """
+  cost: dict[str, float] = {}
+  for item in items:
+    cost[item.module.__name__] = cost.get(item.module.__name__, 0.0) + _expected_seconds(item)
+  first_seen = {name: i for i, name in reversed(list(enumerate(item.module.__name__ for item in items)))}
+  items.sort(key=lambda item: (-cost[item.module.__name__], first_seen[item.module.__name__]))
+
+
 def make_tiny_config(data_dir: str):
   """A run that compiles and trains in seconds: ResNet-10 at width 4 on 2x2 grids of 8 px tiles."""
   config = base_config.get_config()

@@ -88,6 +88,7 @@ def tiny_builder(tiny_data_dir):
   return datasets.get_builder(make_tiny_config(tiny_data_dir).data)
 
 
+@pytest.mark.slow
 def test_pipeline_batches_are_balanced_and_resume_exactly(tiny_builder, tiny_data_dir):
   config = make_tiny_config(tiny_data_dir)
   config.data.balanced_batches_per_class = 4  # batches of 2 classes x 4 videos

@@ -22,6 +22,7 @@ def test_basic_block_resnets_are_refused_in_one_line():
 
 @pytest.mark.parametrize('with_torch', [False, pytest.param(True, marks=pytest.mark.skipif(
     importlib.util.find_spec('torch') is None, reason='needs torch (the bench extra)'))])
+@pytest.mark.slow
 def test_a_tiny_run_times_every_layer_and_totals_them(with_torch):
   results = layers.run(depth=50, image_size=32, batch=1, width=4, reps=1, with_torch=with_torch)
   assert results['grids'] == 2 and results['torch_error'] is None

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from scfa_jax.bench import profile_step
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,6 +36,7 @@ def test_summary_sums_events_per_step_by_kind_and_direction():
   assert summary['top_ops'][0] == {'op': 'ynn_fusion.3', 'direction': 'forward', 'ms_per_step': 3.0}
 
 
+@pytest.mark.slow
 def test_profile_command_on_a_tiny_model():
   cmd = [sys.executable, '-m', 'scfa_jax.bench', 'profile', '--depth=10', '--width=4', '--image_size=32',
          '--batch=4', '--steps=2']

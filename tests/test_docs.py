@@ -127,6 +127,7 @@ def test_every_module_exists():
   assert not missing, f'python -m modules that do not exist: {missing}'
 
 
+@pytest.mark.slow
 def test_every_flag_is_accepted(flags_by_module):
   unknown = []
   for doc, command in COMMANDS:

@@ -34,6 +34,7 @@ def test_tsne_refuses_constant_features_instead_of_crashing(features):
     plots.tsne_2d(features)
 
 
+@pytest.mark.slow
 def test_tsne_embeds_features_of_tiny_magnitude():
   """Features around 1e-30 also crashed t-SNE (underflow); rescaled first, they embed normally."""
   features = np.random.default_rng(0).normal(size=(12, 8)) * 1e-30
@@ -144,6 +145,7 @@ def test_a_failing_figure_is_reported_and_the_others_are_drawn(tmp_path, monkeyp
   schema.validate(results)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('weights', ['zero', 'nan'])
 def test_evaluate_writes_results_for_a_collapsed_or_diverged_encoder(tiny_config, tmp_path, weights):
   """Through the real evaluate(): zero weights give constant features (the CI crash), NaN weights NaN features."""

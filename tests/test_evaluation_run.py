@@ -29,6 +29,7 @@ def _checkpoint_steps(directory: str) -> list[int]:
   return sorted(ocp.utils.checkpoint_steps(directory))
 
 
+@pytest.mark.slow
 def test_results_file_validates_and_agrees_with_itself(trained):
   _, workdir, results = trained
   with open(os.path.join(workdir, evaluate.RESULTS_FILE)) as f:
@@ -75,6 +76,7 @@ def test_finetuning_trains_the_encoder_in_its_own_folder(trained):
   assert any(changed)  # the whole network is fine-tuned, not just the head
 
 
+@pytest.mark.slow
 def test_eval_mode_reproduces_the_results_and_reuses_the_finetune(trained):
   config, workdir, results = trained
   tuned_dir = os.path.join(finetune.run_dir(workdir, 6, config), 'checkpoints')
@@ -83,6 +85,7 @@ def test_eval_mode_reproduces_the_results_and_reuses_the_finetune(trained):
   assert _checkpoint_steps(tuned_dir) == [2, 3]  # nothing was trained again
 
 
+@pytest.mark.slow
 def test_eval_mode_without_a_checkpoint_names_the_workdir(tmp_path):
   workdir = tmp_path / 'never_trained'
   env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''), JAX_PLATFORMS='cpu')
@@ -93,6 +96,7 @@ def test_eval_mode_without_a_checkpoint_names_the_workdir(tmp_path):
   assert not workdir.exists()
 
 
+@pytest.mark.slow
 def test_a_finetune_with_other_settings_trains_in_its_own_folder(trained):
   """Last in this module: it rewrites results.json, which must then describe the new fine-tune."""
   config, workdir, _ = trained

@@ -94,6 +94,7 @@ def test_host_shards_are_disjoint_and_complete(tiny, num_processes, split):
   assert max(map(len, ids)) - min(map(len, ids)) <= 1  # balanced
 
 
+@pytest.mark.slow
 def test_eval_hosts_run_equal_batches_and_cover_the_split_once(tiny):
   builder, config = tiny
   outs = [input_pipeline.create_eval_dataset(builder, 'test', config.data, local_batch_size=3, process_index=i,

@@ -68,6 +68,7 @@ def test_permutation_invariant():
   np.testing.assert_allclose(a, b, rtol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('num_videos,num_classes', [(3, 2), (6, 6)])
 def test_gradient_matches_reference(num_videos, num_classes):
   rng = np.random.default_rng(2)
@@ -77,6 +78,7 @@ def test_gradient_matches_reference(num_videos, num_classes):
   np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('num_views', [3, 4])
 @pytest.mark.parametrize('num_videos,num_classes', [(1, 1), (4, 2)])
 def test_more_than_two_views_match_reference(num_views, num_videos, num_classes):

@@ -36,6 +36,7 @@ def test_missing_config_file_exits_2(tmp_path):
   assert 'does_not_exist.py' in proc.stderr
 
 
+@pytest.mark.slow
 def test_override_reaches_the_run(tmp_path, tiny_data_dir):
   """A valid override is applied: a 1-step tiny run through the real entry point."""
   workdir = tmp_path / 'run'

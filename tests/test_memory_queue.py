@@ -8,6 +8,7 @@ import sys
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+import pytest
 
 from scfa_jax.training import checkpointing
 from scfa_jax.training import memory_queue
@@ -28,6 +29,7 @@ def test_enqueue_is_first_in_first_out():
   np.testing.assert_array_equal(np.asarray(queue['projections'])[0], [20, 21])
 
 
+@pytest.mark.slow
 def test_queue_is_the_same_on_eight_devices_as_on_one():
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=8', JAX_PLATFORMS='cpu',
              PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
@@ -41,6 +43,7 @@ def test_queue_is_the_same_on_eight_devices_as_on_one():
   assert abs(result['loss_multi'] - result['loss_single']) < 1e-5, result
 
 
+@pytest.mark.slow
 def test_resume_with_a_queue_continues_exactly(tiny_config, tmp_path):
   tiny_config.loss.queue_size = 24
   tiny_config.eval.after_training = False

@@ -49,6 +49,7 @@ def runs():
   return {dtype: _train(dtype, batch) for dtype in ('float32', 'bfloat16')}, batch
 
 
+@pytest.mark.slow
 def test_bfloat16_activations(runs):
   (model, state, _), batch = runs[0]['bfloat16'], runs[1]
   images = jnp.asarray(batch['views'][:, 0], jnp.float32)

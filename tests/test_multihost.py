@@ -109,6 +109,7 @@ def _leaves(tree, prefix='') -> dict:
   return {prefix: tree}
 
 
+@pytest.mark.slow(seconds=130)
 def test_two_processes_train_like_one(tiny_data_dir, tmp_path):
   work, ref = tmp_path / 'work', tmp_path / 'reference'
 

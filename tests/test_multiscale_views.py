@@ -155,6 +155,7 @@ def test_train_batches_carry_global_then_local_views(tiny_builder, tiny_data_dir
   np.testing.assert_array_equal(batch['label'], plain['label'])
 
 
+@pytest.mark.slow
 def test_training_with_a_local_view_runs_end_to_end(tiny_config, tmp_path):
   from scfa_jax.training import train  # pylint: disable=g-import-not-at-top
   tiny_config.data.update(num_local_views=1, local_grid=1)

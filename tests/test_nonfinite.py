@@ -53,6 +53,7 @@ def _all_finite(tree) -> bool:
   return all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(tree))
 
 
+@pytest.mark.slow
 def test_nan_between_log_steps_stops_before_the_checkpoint(tiny_config, tmp_path, poisoned):
   config = _config(tiny_config)
   workdir = str(tmp_path / 'run')
@@ -65,6 +66,7 @@ def test_nan_between_log_steps_stops_before_the_checkpoint(tiny_config, tmp_path
   assert _all_finite(state)
 
 
+@pytest.mark.slow
 def test_skipping_keeps_training_and_counts(tiny_config, tmp_path, poisoned):
   config = _config(tiny_config)
   config.train.skip_nonfinite_steps = True
@@ -77,6 +79,7 @@ def test_skipping_keeps_training_and_counts(tiny_config, tmp_path, poisoned):
   assert all(np.isfinite(v) for _, v in _events(workdir, 'train/loss'))  # means over the applied steps only
 
 
+@pytest.mark.slow
 def test_train_step_skips_a_nonfinite_update_on_device(tiny_config):
   """One device, no pmap: a NaN batch leaves parameters, BatchNorm and Adam state unchanged; step advances."""
   model = scfa.create_model(tiny_config.model, num_classes=0, axis_name=None)

@@ -71,6 +71,7 @@ def _assert_nontrivial_bn_stats(state_dict):
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('depth', [18, 50])
 def test_torchvision_pth_parity(depth, tmp_path, images):
   torch = wf.require('torch')
@@ -89,6 +90,7 @@ def test_torchvision_pth_parity(depth, tmp_path, images):
   _assert_parity(tmp_path / 'out', images, *wf.torch_features_and_logits(model, images))
 
 
+@pytest.mark.slow
 def test_timm_safetensors_parity(tmp_path, images):
   torch = wf.require('torch')
   timm = wf.require('timm')
@@ -122,6 +124,7 @@ def keras_files(keras_model, tmp_path_factory):
   return {'with_top': with_top, 'notop': notop}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('top', ['with_top', 'notop'])
 def test_keras_h5_parity(top, keras_model, keras_files, tmp_path, images):
   with h5py.File(keras_files[top], 'r') as f:  # the legacy layout, not Keras 3's .weights.h5

@@ -52,6 +52,7 @@ def fresh_variables():
   return jax.tree.map(lambda s: rng.uniform(0.5, 1.5, s.shape).astype(s.dtype), shapes)
 
 
+@pytest.mark.slow
 def test_round_trip_into_a_train_state(ported_resnet18, monkeypatch):
   directory, ported = ported_resnet18
 

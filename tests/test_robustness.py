@@ -102,6 +102,7 @@ def test_the_eval_pipeline_applies_a_perturbation_to_every_grid(tiny_config):
     assert (first_batch(speed) != clean).any(axis=(1, 2, 3)).all(), speed.setting
 
 
+@pytest.mark.slow
 def test_evaluate_writes_the_robustness_report_and_figure(tiny_config, tmp_path):
   tiny_config.eval.update(robustness=True, num_test_clips=1)
   workdir = str(tmp_path / 'run')

@@ -66,6 +66,7 @@ def _texture_accuracy(size: int) -> float:
   return _fit_score(features, labels)
 
 
+@pytest.mark.slow
 def test_a_single_frame_cannot_tell_the_direction_but_frame_order_can():
   assert _direction_accuracy(ordered=False) < 0.5 + 0.15
   assert _direction_accuracy(ordered=True) > 0.9

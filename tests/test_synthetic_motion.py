@@ -1,6 +1,7 @@
 """The embedded dataset: deterministic, and its classes are told apart by frame order only."""
 
 import numpy as np
+import pytest
 import tensorflow_datasets as tfds
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -42,6 +43,7 @@ def _accuracy(ordered: bool) -> float:
   return classifier.score(x_test, y_test)
 
 
+@pytest.mark.slow
 def test_a_single_frame_is_near_chance_but_frame_order_is_not():
   chance = 1 / len(synthetic_motion.CLASS_NAMES)
   assert _accuracy(ordered=False) < chance + 0.2

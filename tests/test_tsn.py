@@ -41,6 +41,7 @@ def tsn_and_frames():
   return model, frame_model, variables, frames, grids
 
 
+@pytest.mark.slow
 def test_features_and_scores_are_means_of_the_per_frame_ones(tsn_and_frames):
   model, frame_model, variables, frames, grids = tsn_and_frames
   video = model.apply(variables, jnp.asarray(grids), train=False)

@@ -33,6 +33,7 @@ def _assert_user_error(proc, code: int, *expected: str) -> None:
     ('--config.eval.knn_k=0', 'config.eval.knn_k=0 is not allowed: expected >= 1'),
     ('--config.data.name=no_such_dataset', "config.data.name='no_such_dataset' is not allowed"),
 ])
+@pytest.mark.slow
 def test_a_bad_value_exits_2_before_anything_is_written(tmp_path, override, expected):
   workdir = tmp_path / 'run'
   _assert_user_error(run_main(DEMO, f'--workdir={workdir}', override), 2, expected)
@@ -40,12 +41,14 @@ def test_a_bad_value_exits_2_before_anything_is_written(tmp_path, override, expe
     assert not workdir.exists()
 
 
+@pytest.mark.slow
 def test_batch_not_divisible_by_the_devices(tmp_path):
   proc = run_main(DEMO, f'--workdir={tmp_path / "run"}', '--config.train.batch_size=33',
                   XLA_FLAGS='--xla_force_host_platform_device_count=2')
   _assert_user_error(proc, 2, 'config.train.batch_size=33', 'multiple of the 2 devices')
 
 
+@pytest.mark.slow
 def test_weights_of_another_model(tmp_path):
   weights = tmp_path / 'weights'
   weights.mkdir()
@@ -60,6 +63,7 @@ def test_weights_of_another_model(tmp_path):
   assert not (tmp_path / 'run').exists()
 
 
+@pytest.mark.slow
 def test_missing_manual_folder(tmp_path):
   proc = run_main(DEMO, f'--workdir={tmp_path / "run"}', '--config.data.name=hmdb51',
                   '--config.data.builder_config=split1', f'--config.data.data_dir={tmp_path / "tfds"}')
@@ -71,6 +75,7 @@ def test_missing_manual_folder(tmp_path):
   _assert_user_error(proc, 1, f'{tmp_path}: ', 'hmdb51_org')
 
 
+@pytest.mark.slow
 def test_too_many_unreadable_clips(tmp_path):
   for name in ('jump/a.avi', 'jump/b.avi', 'wave/c.avi', 'wave/d.avi'):
     (tmp_path / 'videos' / name).parent.mkdir(parents=True, exist_ok=True)
@@ -81,6 +86,7 @@ def test_too_many_unreadable_clips(tmp_path):
   _assert_user_error(proc, 1, 'could not be decoded', 'wave/d.avi: OpenCV cannot open it', 'config.data.max_bad_fraction')
 
 
+@pytest.mark.slow
 def test_unknown_split_is_refused_before_training(tmp_path, tiny_data_dir):
   workdir = tmp_path / 'run'
   proc = run_main(DEMO, f'--workdir={workdir}', f'--config.data.data_dir={tiny_data_dir}', *TINY,
@@ -89,6 +95,7 @@ def test_unknown_split_is_refused_before_training(tmp_path, tiny_data_dir):
   assert not (workdir / 'checkpoints').exists()
 
 
+@pytest.mark.slow
 def test_a_changed_config_is_refused_unless_allowed(tmp_path, tiny_data_dir):
   workdir = tmp_path / 'run'
   common = (DEMO, f'--workdir={workdir}', f'--config.data.data_dir={tiny_data_dir}', *TINY,
