@@ -5,7 +5,8 @@ the same generated video files (``--predict_videos`` clips of 96 frames at
 320x240, FFV1), it times
 
 * ``decode_s``: reading the files at the stored size (OpenCV), one after another;
-* ``grids_s``: ``inference.views.items``: decoding in its 4 threads plus evaluation's sampling and tiling;
+* ``grids_s``: ``inference.views.items``: decoding and JPEG-storing (as the dataset stores frames) in its
+  4 threads, plus evaluation's sampling, JPEG decoding and tiling;
 * ``embed_s``: ``Predictor.embed`` end to end (decoding overlaps the model);
 * ``model_s``: the jitted model alone on the finished grids;
 * ``saved_model_s``: the exported TF SavedModel on the same grids, in TensorFlow;
@@ -99,8 +100,8 @@ def bench_model(name: str, paths: list[str], folder: str) -> dict[str, Any]:
   predictor = _predictor(config)
   n = len(paths)
   predictor.embed(paths[:2])  # compiles
-  decode_s, _ = _timed(lambda: [video.read(p, video.storage_size(config.data)) for p in paths])
-  grids_s, items = _timed(lambda: list(views.items(paths, config, predictor.views)))
+  decode_s, _ = _timed(lambda: [video.read(p, video.storage(config.data)) for p in paths])
+  grids_s, items = _timed(lambda: list(views.items(paths, config, predictor.views, jpeg_quality=predictor.jpeg_quality)))
   embed_s, _ = _timed(lambda: predictor.embed(paths))
   grids = np.concatenate([item.grids for item in items])[:16]
   predictor.run_grids(grids)
@@ -129,12 +130,17 @@ def bench_model(name: str, paths: list[str], folder: str) -> dict[str, Any]:
 
 
 def source_agreement(workdir: str, folder: str) -> dict[str, Any]:
-  """Top-1 agreement of ``classify`` on the test clips rendered again (lossless FFV1 files) vs as stored (JPEG)."""
+  """Top-1 agreement of ``classify`` on the test clips rendered again (lossless FFV1 files) vs evaluation's.
+
+  Evaluation's side classifies the stored (JPEG) frames as decoded, without a
+  second storage round trip; the files get inference's own (``video.store``).
+  """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   from scfa_jax import datasets  # pylint: disable=g-import-not-at-top
   from scfa_jax.inference import Predictor  # pylint: disable=g-import-not-at-top
   predictor = Predictor.from_workdir(workdir)
+  as_stored = Predictor.from_workdir(workdir, storage_round_trip=False)  # frames decoded from the dataset
   builder = datasets.get_builder(predictor.config.data)
   cfg = builder.builder_config
   stored, paths = [], []
@@ -154,7 +160,7 @@ def source_agreement(workdir: str, folder: str) -> dict[str, Any]:
     writer.release()
   head = predictor.resolve_head(None)
   files = [p.classes[0] for p in predictor.classify(paths, top_k=1, head=head)]
-  jpeg = [p.classes[0] for p in predictor.classify(stored, top_k=1, head=head)]
+  jpeg = [p.classes[0] for p in as_stored.classify(stored, top_k=1, head=head)]
   return {'workdir': workdir, 'head': head, 'test_videos': len(paths),
           'agreement': round(float(np.mean(np.asarray(files) == np.asarray(jpeg))), 4)}
 

@@ -8,6 +8,7 @@ effect); any other name is looked up in TFDS itself. UCF101 is ``ucf101_manual``
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
@@ -19,6 +20,7 @@ import tensorflow_datasets as tfds
 
 from scfa_jax import console
 from scfa_jax import errors
+from scfa_jax.datasets import common
 from scfa_jax.datasets.clip_builder import ClipBuilder
 from scfa_jax.datasets.hmdb51.hmdb51 import Hmdb51
 from scfa_jax.datasets.penn_action.penn_action import PennAction
@@ -35,6 +37,33 @@ BUILDERS: dict[str, type[tfds.core.GeneratorBasedBuilder]] = {
     'ucf101_manual': Ucf101Manual,
     'video_folder': VideoFolder,
 }
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameStorage:
+  """How the dataset of ``config.data`` stores a video's frames: what inference reproduces for a source video.
+
+  Attributes:
+    side: real-video builders squash every frame to ``side`` x ``side``
+      (``config.data.shorter_side``, 56 by default; ``ClipBuilder``).
+    own_size: generated datasets store frames at their own (small) size;
+      inference then keeps frames up to ``side`` as they are and shrinks only
+      larger ones (those have no stored twin; shrinking keeps them cheap).
+    jpeg_quality: the JPEG quality of ``common.make_example``, which every
+      builder of ``BUILDERS`` stores through; None for other TFDS datasets,
+      which store frames their own way (TFDS videos: lossless PNG).
+  """
+
+  side: int
+  own_size: bool
+  jpeg_quality: int | None
+
+
+def frame_storage(data_config: ml_collections.ConfigDict) -> FrameStorage:
+  builder_cls = BUILDERS.get(data_config.name)
+  return FrameStorage(side=int(data_config.get('shorter_side', 0) or common.DEFAULT_SHORTER_SIDE),
+                      own_size=builder_cls is None or not issubclass(builder_cls, ClipBuilder),
+                      jpeg_quality=None if builder_cls is None else common.DEFAULT_JPEG_QUALITY)
 
 
 def get_builder(data_config: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:

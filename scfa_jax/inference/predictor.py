@@ -5,7 +5,8 @@
     predictor.classify(['clip.mp4'], top_k=3)   # [Prediction(video='clip.mp4', classes=[...], ...)]
     predictor.embed(['clip.mp4', frames])        # [2, D] encoder features
 
-Everything numeric is evaluation's own code: grids from ``input_pipeline.preprocess_eval``
+Everything numeric is evaluation's own code: frames stored as the dataset stores
+them (JPEG, ``inference.video.store``), grids from ``input_pipeline.preprocess_eval``
 (``inference.views``), features from ``steps.embed_step`` pmapped over the
 local devices (``training.parallel``), averaged over the test-time views as
 evaluation averages them, and the heads evaluation fitted (``evaluation.heads``).
@@ -24,6 +25,7 @@ import ml_collections
 import numpy as np
 from flax import struct
 
+from scfa_jax import datasets
 from scfa_jax import errors
 from scfa_jax.evaluation import heads as heads_lib
 from scfa_jax.inference import video as video_lib
@@ -84,7 +86,9 @@ class Predictor:
   def __init__(self, config: ml_collections.ConfigDict, encoder: workdir_lib.Model, *, preprocessing_mode: str,
                class_names: Optional[Sequence[str]], heads: Optional[heads_lib.Heads] = None,
                finetune_dir: Optional[str] = None, workdir: Optional[str] = None, batch_size: Optional[int] = None,
-               single_view: bool = False, threads: int = 4):
+               single_view: bool = False, threads: int = 4, storage_round_trip: bool = True):
+    """``storage_round_trip``: store every video's frames as its dataset does (JPEG) before tiling, so files
+    and frame arrays get evaluation's grids; turn it off for frames already decoded from the dataset."""
     self.config = config
     self.encoder = encoder
     self.preprocessing_mode = preprocessing_mode
@@ -94,6 +98,7 @@ class Predictor:
     self.views = views_lib.ViewSpec.from_config(config, single_view=single_view)
     self.batch_size = batch_size or int(config.eval.batch_size)
     self.threads = threads
+    self.jpeg_quality = datasets.frame_storage(config.data).jpeg_quality if storage_round_trip else None
     self._finetune_dir = finetune_dir
     self._finetuned: Optional[workdir_lib.Model] = None
     self._compiled: dict[str, tuple[Any, Any]] = {}
@@ -149,7 +154,7 @@ class Predictor:
   def outputs(self, videos: Sequence[video_lib.Video], which: str = 'encoder') -> Iterator[Outputs]:
     """Each video's view-averaged outputs in order; unreadable videos yield their error and the rest go on."""
     per_video = self.views.per_video
-    stream = views_lib.items(videos, self.config, self.views, threads=self.threads)
+    stream = views_lib.items(videos, self.config, self.views, threads=self.threads, jpeg_quality=self.jpeg_quality)
     for batch in views_lib.batches(stream, max(1, self.batch_size // per_video)):
       if batch[0].error is not None:
         yield Outputs(batch[0].index, batch[0].name, error=batch[0].error)

@@ -59,7 +59,7 @@ def windows(num_frames: int, fps: float, window_s: float, stride_s: float) -> li
 
 def score(predictor, path: str, *, window_s: float, stride_s: float, head: str) -> Timeline:
   """The timeline of one video file (``predictor``: an ``inference.Predictor``)."""
-  frames = video_lib.read(path, video_lib.storage_size(predictor.config.data))
+  frames = video_lib.read(path, video_lib.storage(predictor.config.data))
   fps = video_lib.frame_rate(path)
   if fps <= 0:
     logging.warning('%s does not state its frame rate; assuming %g fps.', path, DEFAULT_FPS)

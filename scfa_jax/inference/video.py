@@ -1,21 +1,26 @@
 """Video files and frame arrays -> the frames evaluation would have stored for them.
 
-A prepared dataset stores each frame shrunk to an S x S square (S =
-``config.data.shorter_side``, 56 by default; ``datasets.common``) as JPEG.
+A prepared real-video dataset stores each frame shrunk to an S x S square (S =
+``config.data.shorter_side``, 56 by default; ``datasets.common``) as JPEG; a
+generated one stores its small frames at their own size (``datasets.frame_storage``).
 Inference reads a file with the builders' own reader (``datasets.video_io``,
-OpenCV's FFmpeg backend) and resizes with the builders' own functions, so the
-frames differ from the stored ones only by the JPEG round trip; from there the
-frames go through evaluation's sampling and tiling (``input_pipeline.preprocess_eval``).
+OpenCV's FFmpeg backend), resizes with the builders' own functions and, with
+:func:`store`, JPEG-encodes with the builders' own encoder
+(``common.encode_frames``, at the quality ``datasets.frame_storage``
+names); evaluation's sampling and tiling (``input_pipeline.preprocess_eval``)
+then decode the frames they use with the pipeline's own decoder. A source video
+thus becomes the very grids evaluation builds from its stored copy.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Iterable, Sequence, Union
+from typing import Iterable, Optional, Sequence, Union
 
 import cv2
 import numpy as np
 
+from scfa_jax import datasets
 from scfa_jax import errors
 from scfa_jax.datasets import common
 from scfa_jax.datasets import video_io
@@ -31,20 +36,24 @@ class NoVideosError(errors.MissingFilesError):
   """A path that is neither a video nor a folder holding one."""
 
 
-def storage_size(data_config) -> int:
-  """The side of the square frames a real-video builder stores for ``config.data`` (``clip_builder``)."""
-  return int(data_config.get('shorter_side', 0) or common.DEFAULT_SHORTER_SIDE)
+def storage(data_config) -> datasets.FrameStorage:
+  """How the dataset of ``config.data`` stores frames (``datasets.frame_storage``): what :func:`read` and
+  :func:`store` reproduce."""
+  return datasets.frame_storage(data_config)
 
 
-def fit_to_storage(frames: np.ndarray, size: int) -> np.ndarray:
-  """Frames larger than the stored size squashed to ``size`` x ``size`` as builders store them; smaller ones kept.
+def fit_to_storage(frames: np.ndarray, stored: datasets.FrameStorage) -> np.ndarray:
+  """Frames at the size the dataset stores them: squashed to ``side`` x ``side`` as builders do.
 
-  Generated datasets (synthetic_*) store their small frames as they are, so
-  frames already within the stored size are left alone.
+  A generated dataset (``own_size``) stores its small frames as they are, so
+  frames already within ``side`` are left alone there.
   """
-  if frames.shape[1] <= size and frames.shape[2] <= size:
+  side = stored.side
+  if stored.own_size and frames.shape[1] <= side and frames.shape[2] <= side:
     return frames
-  return np.stack([common.resize_frame(common.resize_shorter_side(f, size), size) for f in frames])
+  if frames.shape[1:3] == (side, side):
+    return frames
+  return np.stack([common.resize_frame(common.resize_shorter_side(f, side), side) for f in frames])
 
 
 def as_frames(video: np.ndarray, name: str = 'frame array') -> np.ndarray:
@@ -61,8 +70,17 @@ def as_frames(video: np.ndarray, name: str = 'frame array') -> np.ndarray:
   return np.repeat(frames, 3, axis=-1) if frames.shape[-1] == 1 else frames
 
 
-def read(video: Video, size: int) -> np.ndarray:
-  """uint8 frames [T, s, s, 3] of a file or array, shrunk to the stored size ``size``.
+def _frame_size(path: str | os.PathLike) -> tuple[int, int]:
+  """(width, height) the container states (0, 0 when it does not say)."""
+  capture = cv2.VideoCapture(os.fspath(path), cv2.CAP_FFMPEG)
+  try:
+    return int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+  finally:
+    capture.release()
+
+
+def read(video: Video, stored: datasets.FrameStorage) -> np.ndarray:
+  """uint8 frames [T, s, s, 3] of a file or array, at the size the dataset stores frames (:func:`fit_to_storage`).
 
   Raises:
     BadVideoError: a missing file, a file OpenCV cannot open as a video, or a
@@ -70,11 +88,26 @@ def read(video: Video, size: int) -> np.ndarray:
   """
   if isinstance(video, (str, os.PathLike)):
     try:
-      frames = np.stack(video_io.read_video(video, shorter_side=size))
+      # Shrunk as decoded (as builders read), except small frames a generated dataset keeps at their size.
+      shorter_side = stored.side
+      if stored.own_size and 0 < min(_frame_size(video)) <= stored.side:
+        shorter_side = 0
+      frames = np.stack(video_io.read_video(video, shorter_side=shorter_side))
     except video_io.VideoReadError as e:
       raise BadVideoError(f'{e} Pass a video file OpenCV can decode (mp4, avi, mkv, ...).') from None
-    return fit_to_storage(frames, size)
-  return fit_to_storage(as_frames(video), size)
+    return fit_to_storage(frames, stored)
+  return fit_to_storage(as_frames(video), stored)
+
+
+def store(frames: np.ndarray, jpeg_quality: Optional[int]) -> Union[np.ndarray, list[bytes]]:
+  """The frames as the dataset stores them: one JPEG string each (the builders' encoder), or as given (None).
+
+  Encoding takes about 25 us a 56 px frame; only the frames a view samples are
+  decoded again (about 60 us each), so a 96-frame video with 4 views costs ~6 ms.
+  """
+  if jpeg_quality is None:
+    return frames
+  return common.encode_frames(frames, shorter_side=0, jpeg_quality=jpeg_quality)
 
 
 def frame_rate(path: str | os.PathLike) -> float:

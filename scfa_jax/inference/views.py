@@ -1,10 +1,12 @@
 """Videos -> batches of evaluation's grid images, decoded in threads while the model runs.
 
 The grids come from ``input_pipeline.preprocess_eval``, the function that makes
-evaluation's test views, given the decoded frames instead of the stored JPEGs:
-the same frame sampling (``config.data.eval_sampling``, or the K interleaved
-clips of ``config.eval.num_test_clips``), the same local views
-(``config.eval.local_views``), resizing and tiling. OpenCV releases the GIL
+evaluation's test views, given a video's frames stored as its dataset stores
+them (``video.store``: JPEG for our builders) and decoded there by the
+pipeline's own decoder, so a source file gets evaluation's grids: the same
+frame sampling (``config.data.eval_sampling``, or the K interleaved clips of
+``config.eval.num_test_clips``), the same local views (``config.eval.local_views``),
+resizing and tiling. OpenCV releases the GIL
 while it decodes, so a few threads read the next videos while TensorFlow tiles
 and the devices embed the current batch.
 """
@@ -21,6 +23,7 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
+from scfa_jax import datasets
 from scfa_jax.data import input_pipeline
 from scfa_jax.inference import video as video_lib
 
@@ -49,13 +52,13 @@ class Item:
 
   index: int
   name: str
-  frames: Optional[np.ndarray] = None  # uint8 [T, h, w, 3] as read, dropped once tiled
+  frames: Optional[np.ndarray | list[bytes]] = None  # as stored (``video.store``), dropped once tiled
   grids: Optional[np.ndarray] = None
   error: Optional[Exception] = None
 
 
 def grid_fn(data_config: ml_collections.ConfigDict, views: ViewSpec):
-  """A traced ``frames uint8 [T, h, w, 3] -> grids uint8 [V, H, W, 3]``, one trace per frame size."""
+  """A traced ``frames -> grids uint8 [V, H, W, 3]``: encoded frames string [T], or uint8 [T, h, w, 3]."""
 
   @tf.function(reduce_retracing=True)
   def make(frames: tf.Tensor) -> tf.Tensor:
@@ -67,21 +70,25 @@ def grid_fn(data_config: ml_collections.ConfigDict, views: ViewSpec):
   return make
 
 
-def _decode(video: video_lib.Video, index: int, size: int) -> Item:
+def _decode(video: video_lib.Video, index: int, stored: datasets.FrameStorage, jpeg_quality: Optional[int]) -> Item:
   name = video_lib.describe(video, index)
   try:
-    return Item(index, name, frames=video_lib.read(video, size))
+    return Item(index, name, frames=video_lib.store(video_lib.read(video, stored), jpeg_quality))
   except video_lib.BadVideoError as e:
     return Item(index, name, error=e)
 
 
 def items(videos: Sequence[video_lib.Video], config: ml_collections.ConfigDict, views: ViewSpec, *,
-          threads: int = 4) -> Iterator[Item]:
-  """Each video's grids, in order; a video that cannot be read yields its error instead of stopping the rest."""
-  size = video_lib.storage_size(config.data)
+          threads: int = 4, jpeg_quality: Optional[int] = None) -> Iterator[Item]:
+  """Each video's grids, in order; a video that cannot be read yields its error instead of stopping the rest.
+
+  ``jpeg_quality``: store frames as JPEG of this quality before tiling, as the
+  dataset does (``datasets.frame_storage``); None tiles them as read.
+  """
+  stored = video_lib.storage(config.data)
   make = grid_fn(config.data, views)
   with concurrent.futures.ThreadPoolExecutor(max(1, threads)) as pool:
-    decode = functools.partial(_decode, size=size)
+    decode = functools.partial(_decode, stored=stored, jpeg_quality=jpeg_quality)
     pending = [pool.submit(decode, v, i) for i, v in itertools.islice(enumerate(videos), 2 * threads)]
     rest = itertools.islice(enumerate(videos), 2 * threads, None)
     while pending:
