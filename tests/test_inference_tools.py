@@ -99,6 +99,7 @@ def _run(module, *args):
                         env=env, cwd=ROOT, timeout=300)
 
 
+@pytest.mark.slow
 def test_predict_program_exit_status(evaluated_workdir, clips):
   folder, _ = clips
   done = _run('predict', f'--workdir={evaluated_workdir[1]}', '--top_k=2', '--json', folder)
@@ -107,11 +108,13 @@ def test_predict_program_exit_status(evaluated_workdir, clips):
   assert 'skipped' in done.stderr and 'broken.mp4' in done.stderr and 'Traceback' not in done.stderr
 
 
+@pytest.mark.slow
 def test_embed_program_refuses_a_folder_without_videos(evaluated_workdir, tmp_path):
   done = _run('embed', f'--workdir={evaluated_workdir[1]}', f'--videos={tmp_path}', f'--out={tmp_path}/e.csv')
   assert done.returncode == 1 and 'no video file' in done.stderr and 'Traceback' not in done.stderr
 
 
+@pytest.mark.slow
 def test_search_program_names_a_missing_index(evaluated_workdir, clips, tmp_path):
   _, paths = clips
   done = _run('search', f'--workdir={evaluated_workdir[1]}', f'--query={paths[0]}', f'--index={tmp_path}/none.csv')
@@ -119,6 +122,7 @@ def test_search_program_names_a_missing_index(evaluated_workdir, clips, tmp_path
   assert len(done.stderr.strip().splitlines()[-1]) > 20
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('head', ['finetune', 'probe'])
 def test_saved_model_matches_jax_on_real_grids(predictor, evaluated_workdir, head, tmp_path):
   import json  # pylint: disable=g-import-not-at-top
