@@ -109,9 +109,10 @@ def finetune(pretrained: steps.TrainState, pretrained_step: int, builder: tfds.c
   schedule = loop.learning_rate_schedule(optim_config, steps_per_epoch=steps_per_epoch, total_steps=total_steps)
 
   model = scfa.create_model(config.model, num_classes=num_classes, axis_name=parallel.AXIS,
-                            frame_grid=scfa.frame_grid_of(config))
+                            frame_grid=scfa.frame_grid_of(config), num_pathways=scfa.num_pathways_of(config))
   init = jax.jit(functools.partial(model.init, train=False))
-  variables = jax.device_get(init(jax.random.key(config.seed), jnp.zeros((1,) + spec.image_shape, jnp.float32)))
+  variables = jax.device_get(init(jax.random.key(config.seed), jnp.zeros((1,) + scfa.input_shape_of(config),
+                                                                          jnp.float32)))
   host = jax.device_get(pretrained)
   state = jax.device_get(steps.TrainState.create(
       apply_fn=model.apply, params=graft_pretrained(variables['params'], host.params),
