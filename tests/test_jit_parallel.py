@@ -36,6 +36,15 @@ def test_jit_matches_pmap_float32():
   assert r['donated'] == [True, True], r
   assert r['jit_cache_size'] == 1, r
   assert r['jit_params_replicated'], r
+  # Fused multi-scale samples (separate ResNets per pathway, attention fusion): 8 devices on either path
+  # compute what one device computes on the whole global batch.
+  assert r['fused_params_moved'] > 1e-5, r
+  assert r['fused_losses_pmap'] == pytest.approx(r['fused_losses_jit'], abs=1e-5), r
+  assert r['fused_losses_pmap'] == pytest.approx(r['fused_losses_one'], abs=1e-5), r
+  assert r['fused_params_max_abs_diff'] < 1e-5, r
+  assert r['fused_batch_stats_max_abs_diff'] < 1e-5, r
+  assert r['fused_params_max_abs_diff_one'] < 1e-5, r
+  assert r['fused_batch_stats_max_abs_diff_one'] < 1e-5, r
 
 
 def test_bfloat16_on_both_paths():

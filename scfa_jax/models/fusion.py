@@ -41,9 +41,10 @@ class Fuse(nn.Module):
 
   ``concat``: the pathways side by side (no parameters; pathway 0 first).
   ``attention``: a softmax over the P pathways of a learned score per pathway
-  (one Dense(1) shared by the pathways, plus a learned bias per pathway), and
-  the weighted sum of their features: a video can lean on the pathway that
-  sees its class, at the width of one pathway.
+  (one bias-free Dense(1) shared by the pathways, plus a learned bias per
+  pathway: a shared bias would cancel in the softmax and get only round-off
+  gradients), and the weighted sum of their features: a video can lean on the
+  pathway that sees its class, at the width of one pathway.
   """
 
   fusion: str = 'concat'
@@ -54,7 +55,7 @@ class Fuse(nn.Module):
     if self.fusion == 'concat':
       return features.reshape(n, p * f)
     if self.fusion == 'attention':
-      weights = attention_weights(nn.Dense(1, name='fusion_score')(features)[..., 0],
+      weights = attention_weights(nn.Dense(1, use_bias=False, name='fusion_score')(features)[..., 0],
                                   self.param('fusion_bias', nn.initializers.zeros_init(), (p,)))
       return jnp.einsum('np,npf->nf', weights.astype(features.dtype), features)
     raise ValueError(f'Unknown fusion {self.fusion!r}; expected one of {FUSIONS}.')
