@@ -208,6 +208,12 @@ def view_counts(data_config: ml_collections.ConfigDict) -> tuple[int, int]:
   return num_global, num_local
 
 
+def images_per_video(data_config: ml_collections.ConfigDict) -> int:
+  """Images a training step encodes per video: G + L views, or G fused samples of 1 + L images."""
+  num_global, num_local = view_counts(data_config)
+  return num_global * (1 + num_local) if is_fused(data_config) else num_global + num_local
+
+
 def create_train_dataset(
     builder: tfds.core.DatasetBuilder,
     data_config: ml_collections.ConfigDict,

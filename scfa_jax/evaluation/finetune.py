@@ -141,7 +141,7 @@ def finetune(pretrained: steps.TrainState, pretrained_step: int, builder: tfds.c
         donate_state=True)
     state = loop.fit(state, p_train_step,
                      parallel.prefetch_to_device(dataset.as_numpy_iterator(), config.data.prefetch_to_device),
-                     start_step=start_step, last_step=total_steps, grids_per_step=config.train.batch_size,
+                     start_step=start_step, last_step=total_steps, grids_per_step=config.train.batch_size * max(scfa.num_pathways_of(config), 1),
                      log_every_steps=config.train.log_every_steps, ckpt_every_steps=config.ckpt.every_steps,
                      manager=manager, writer=writer, nan_hint='Lower config.eval.finetune_learning_rate.')
   else:

@@ -165,7 +165,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     state = loop.fit(state, p_train_step,
                      dp.prefetch_to_device(dataset.as_numpy_iterator(), config.data.prefetch_to_device),
                      start_step=start_step, last_step=last_step,
-                     grids_per_step=sum(input_pipeline.view_counts(config.data)) * config.train.batch_size,
+                     grids_per_step=input_pipeline.images_per_video(config.data) * config.train.batch_size,
                      log_every_steps=config.train.log_every_steps, ckpt_every_steps=config.ckpt.every_steps,
                      manager=run.manager, writer=writer,
                      nan_hint='Lower config.optim.learning_rate, or set config.optim.grad_clip_norm.')
