@@ -17,11 +17,15 @@ the demo's. Run from the repository root (it imports configs/demo.py).
 from configs import demo
 
 
-def get_config():
-  config = demo.get_config()
+def fuse_one_local_view(config):
+  """A sample = the global grid + 4 consecutive frames in a 2x2 grid, concatenated (also configs/hmdb_fused.py)."""
   config.data.num_local_views = 1
   config.data.local_grid = 2
   config.data.local_frames_stride = 1
   config.data.fuse_local_views = True
   config.model.fusion = 'concat'
   return config
+
+
+def get_config():
+  return fuse_one_local_view(demo.get_config())

@@ -3,7 +3,7 @@ r"""HMDB51 split 1 with fused multi-scale samples: configs/hmdb.py where a sampl
   python -m scfa_jax.main --config=configs/hmdb_fused.py --workdir=/tmp/scfa_hmdb_fused \
       --config.data.manual_dir=/path/to/hmdb51_downloads
 
-A sample of a video is the paper's 4x4 grid of 56 px tiles (16 frames over the
+Run from the repository root (it imports configs/). A sample of a video is the paper's 4x4 grid of 56 px tiles (16 frames over the
 whole video) and one local view: 4 consecutive frames in a 2x2 grid of 112 px
 tiles, both 224x224, through the shared ResNet-50; their pooled features are
 concatenated (4,096 wide) into the one video feature that SupCon, the probe,
@@ -20,15 +20,11 @@ A100/H100-class GPU with ``--config.model.dtype=bfloat16`` (plus decoding
 twice the frames at 4x the pixels, which the input pipeline must keep up with).
 """
 
+from configs import demo_fused
 from configs import hmdb
 
 
 def get_config():
   config = hmdb.get_config()
   config.data.shorter_side = 112
-  config.data.num_local_views = 1
-  config.data.local_grid = 2
-  config.data.local_frames_stride = 1
-  config.data.fuse_local_views = True
-  config.model.fusion = 'concat'
-  return config
+  return demo_fused.fuse_one_local_view(config)
