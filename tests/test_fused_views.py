@@ -89,30 +89,40 @@ def _model_config(**overrides):
   return config.model
 
 
-@pytest.mark.parametrize('fusion,separate', [('concat', False), ('concat', True), ('attention', False)])
-def test_the_fused_feature_is_the_documented_fusion_of_pathways_encoded_one_by_one(fusion, separate):
-  model_config = _model_config(fusion=fusion, separate_pathways=separate)
-  model = scfa.create_model(model_config, num_pathways=2)
-  x = jax.random.uniform(jax.random.key(1), (3, 2, 16, 16, 3))
-  variables = model.init(jax.random.key(0), x)
-  fused = model.apply(variables, x)['features']
-  grid_model = scfa.create_model(model_config)  # one pathway at a time, as an ordinary grid model
+def _per_pathway_features(variables, x, model_config, *, separate: bool) -> list:
+  """Each pathway of ``x`` [N, P, ...] through the encoder alone, as an ordinary grid model would encode it."""
+  grid_model = scfa.create_model(model_config)
   per_pathway = []
-  for p in range(2):
+  for p in range(x.shape[1]):
     take = (lambda leaf, p=p: leaf[p]) if separate else (lambda leaf: leaf)
     encoder = {'params': {'encoder': jax.tree.map(take, variables['params']['encoder'])},
                'batch_stats': {'encoder': jax.tree.map(take, variables['batch_stats']['encoder'])}}
     _, features = grid_model.bind(encoder).encoder(x[:, p])
     per_pathway.append(np.asarray(features))
-  if fusion == 'concat':
-    expected = np.concatenate(per_pathway, axis=1)
-  else:  # softmax over pathways of w . f_p + b_p, then the weighted sum of the f_p
-    params = variables['params']['fusion']
-    scores = np.stack([f @ np.asarray(params['fusion_score']['kernel'])[:, 0] for f in per_pathway], 1)
-    weights = np.exp(scores + np.asarray(params['fusion_bias']))
-    weights /= weights.sum(axis=1, keepdims=True)
-    expected = sum(weights[:, p:p + 1] * per_pathway[p] for p in range(2))
-  np.testing.assert_allclose(fused, expected, rtol=1e-5, atol=1e-6)
+  return per_pathway
+
+
+@pytest.mark.parametrize('separate', [False, True])
+def test_the_fused_feature_is_the_documented_fusion_of_pathways_encoded_one_by_one(separate):
+  x = jax.random.uniform(jax.random.key(1), (3, 2, 16, 16, 3))
+  attention = scfa.create_model(_model_config(fusion='attention', separate_pathways=separate), num_pathways=2)
+  variables = attention.init(jax.random.key(0), x)
+  per_pathway = _per_pathway_features(variables, x, _model_config(), separate=separate)
+  concat = scfa.create_model(_model_config(fusion='concat', separate_pathways=separate), num_pathways=2)
+  same_encoder = concat.init(jax.random.key(2), x)  # its own projection head (twice as wide), attention's encoder
+  same_encoder = {'params': {**same_encoder['params'], 'encoder': variables['params']['encoder']},
+                  'batch_stats': variables['batch_stats']}
+  np.testing.assert_allclose(concat.apply(same_encoder, x)['features'], np.concatenate(per_pathway, axis=1),
+                             rtol=1e-5, atol=1e-6)
+  if separate:
+    return
+  # Attention: softmax over pathways of w . f_p + b_p, then the weighted sum of the f_p.
+  params = variables['params']['fusion']
+  scores = np.stack([f @ np.asarray(params['fusion_score']['kernel'])[:, 0] for f in per_pathway], 1)
+  weights = np.exp(scores + np.asarray(params['fusion_bias']))
+  weights /= weights.sum(axis=1, keepdims=True)
+  expected = sum(weights[:, p:p + 1] * per_pathway[p] for p in range(2))
+  np.testing.assert_allclose(attention.apply(variables, x)['features'], expected, rtol=1e-5, atol=1e-6)
 
 
 def _fused_state(dtype: str = 'float32'):
@@ -169,11 +179,11 @@ def test_a_bfloat16_fused_run_trains_with_float32_state():
 def test_a_fused_run_trains_evaluates_and_fine_tunes_on_fused_samples(tiny_config, tmp_path):
   tiny_config.data.update(num_local_views=1, local_grid=1, fuse_local_views=True)
   tiny_config.train.max_steps = 2
-  tiny_config.eval.update(num_test_clips=2, retrieval_ks=(1,), plots=False, finetune_epochs=1)
+  tiny_config.eval.update(num_test_clips=1, retrieval_ks=(1,), plots=False, finetune_epochs=1)
   results = train.train_and_evaluate(tiny_config, str(tmp_path / 'run'))
   assert 0.0 <= results['linear_probe_top1'] <= 1.0 and results['finetune_top1'] is not None
   cost = results['compute']
-  assert cost['images_per_video'] == {'single_view': 2, 'averaged': 4}  # a grid + a local view per clip
+  assert cost['images_per_video'] == {'single_view': 2, 'averaged': 2}  # a grid + a local view per clip
   assert cost['forward_gflops_per_video']['single_view'] == pytest.approx(2 * cost['forward_gflops_per_image'],
                                                                           rel=1e-3)
   assert results['settings']['fused_pathways'] == 2
