@@ -14,6 +14,7 @@ from scfa_jax import config_validation
 from scfa_jax import datasets
 from scfa_jax.data import input_pipeline
 from scfa_jax.data import preprocessing
+from scfa_jax.evaluation import gallery
 from scfa_jax.models import scfa
 from scfa_jax.training import loop
 from scfa_jax.training import steps
@@ -78,6 +79,7 @@ def test_fused_batches_resume_exactly_and_fine_tuning_keeps_the_pathways(tiny_bu
   np.testing.assert_array_equal(full[2]['views'], resumed['views'])
   np.testing.assert_array_equal(full[2]['label'], resumed['label'])
   assert next(make(0, num_views=1).as_numpy_iterator())['views'].shape == (8, 1, 2, 16, 16, 3)
+  assert gallery.read_grids(tiny_builder, 'test', config.data, [1])[1].shape == (16, 16, 3)  # the global grid
 
 
 # ----------------------------------------------------------------------------- the model
