@@ -32,11 +32,15 @@ def get_config() -> ml_collections.ConfigDict:
   data.train_sampling = 'segment'  # Frame sampling of training views: segment | random_sorted | uniform.
   data.eval_sampling = 'uniform'  # Frame sampling of evaluation views (deterministic).
   data.shuffle_frames = False  # Baseline: destroy temporal order within a view (shuffled-frame grids).
-  # Multi-scale views (beyond the paper). Training only: evaluation always embeds the global grid.
+  # Multi-scale views (beyond the paper). Unfused they are training views only: evaluation embeds the global grid.
   data.num_global_views = 2  # Training views per video that spread grid_rows*grid_cols frames over the whole video.
   data.num_local_views = 0  # Extra views of local_grid^2 frames in a row at higher detail (same image size); 0 = paper.
   data.local_grid = 2  # Local views are local_grid x local_grid grids of (grid_rows*tile_size/local_grid) px tiles.
   data.local_frames_stride = 1  # Frames between the tiles of a local view (1 = consecutive frames).
+  # False: every global and local view is a SupCon view of its own (the invariance variant). True: one sample of a
+  # video is 1 global grid + num_local_views local views, encoded and fused (model.fusion) into ONE video feature;
+  # num_global_views samples (2 for SupCon) are drawn independently. Evaluation then embeds fused samples too.
+  data.fuse_local_views = False
   data.balanced_batches_per_class = 0  # M > 0: each host's batch is M videos of each of batch/M classes; 0 = shuffled.
   data.shuffle_buffer = 2048  # Videos in the shuffle buffer.
   data.cache = True  # Cache the encoded (still compressed) examples in memory after the first epoch.
@@ -66,6 +70,8 @@ def get_config() -> ml_collections.ConfigDict:
   # TSN baseline: each of the grid's rows*cols tiles is a frame encoded on its own; the video's features and
   # class scores are the per-frame averages (segmental consensus). False = SCFA: the grid is one image.
   model.per_frame = False
+  model.fusion = 'concat'  # With data.fuse_local_views: concat (pathway features side by side) | attention.
+  model.separate_pathways = False  # With data.fuse_local_views: one ResNet per pathway instead of a shared one.
   model.init_from = ''  # Directory written by scfa_jax.tools.port_weights; '' = random init.
 
   config.loss = loss = ml_collections.ConfigDict()

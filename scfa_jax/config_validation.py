@@ -6,6 +6,10 @@ allowed, in one line, so ``main`` can print it instead of a traceback from
 deep inside tf.data or XLA. ``ml_collections`` already rejects unknown keys and
 wrong types; this module checks values. Fields another module adds later are
 checked only when present.
+
+Import direction: this module sits above ``data`` and ``models`` (it reads
+their constants and ``views.local_grid_spec``); nothing under ``data`` imports
+it, the input pipeline (which builds on ``data``) calls it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from scfa_jax import errors
 from scfa_jax.data import preprocessing
 from scfa_jax.data import sampling
 from scfa_jax.data import views
+from scfa_jax.models import fusion
 from scfa_jax.models import resnet
 
 # A 1x1 "grid" is the single-frame baseline (configs/demo_single_frame.py); 8x8 = 64 frames per view,
@@ -83,6 +88,7 @@ RULES: tuple[Rule, ...] = (
     at_least('data.num_local_views', 0),
     at_least('data.local_grid', 1),
     at_least('data.local_frames_stride', 1),
+    one_of('data.fuse_local_views', (False, True)),
     at_least('data.balanced_batches_per_class', 0),
     at_least('loss.queue_size', 0),
     Rule('data.augment.crop_scale', _range_pair(0.0, 1.0), '(min, max) with 0 < min <= max <= 1'),
@@ -100,6 +106,8 @@ RULES: tuple[Rule, ...] = (
     at_least('model.proj_dim', 1),
     at_least('model.classifier_hidden_dim', 0),
     one_of('model.per_frame', (False, True)),
+    one_of('model.fusion', fusion.FUSIONS),
+    one_of('model.separate_pathways', (False, True)),
     one_of('loss.name', LOSSES),
     positive('loss.temperature'),
     positive('loss.base_temperature'),
@@ -182,11 +190,31 @@ def _combination_problems(config: ml_collections.ConfigDict) -> list[str]:
     # The jit path is one global computation: its BatchNorm statistics are over the global batch by construction.
     found.append("config.model.sync_batch_norm=False needs config.train.parallelism='pmap' (the jit path's "
                  'BatchNorm is always over the global batch): set one of them.')
+  found += _fusion_problems(config)
   for field in ('data.num_local_views', 'eval.local_views'):
     local_views = _get(config, field)[1]
     if _get(config, 'model.per_frame')[1] is True and local_views:
       found.append(f'config.model.per_frame=True (TSN) encodes the tiles of a grid_rows x grid_cols grid, but '
                    f'config.{field}={local_views} adds views of another layout: set one of them off.')
+  return found
+
+
+def _fusion_problems(config: ml_collections.ConfigDict) -> list[str]:
+  """Fused multi-scale samples need local views to fuse, and carry them at evaluation too."""
+  if _get(config, 'data.fuse_local_views')[1] is not True:
+    return []
+  found = []
+  local_views = _get(config, 'data.num_local_views')[1]
+  if not local_views:
+    found.append(f'config.data.fuse_local_views=True fuses the global grid with local views, but '
+                 f'config.data.num_local_views={local_views}: set it >= 1 (or fuse_local_views=False).')
+  eval_local = _get(config, 'eval.local_views')[1]
+  if eval_local:
+    found.append(f'config.eval.local_views={eval_local} adds unfused local test views; fused samples '
+                 '(config.data.fuse_local_views=True) already carry theirs: set it to 0.')
+  if _get(config, 'model.separate_pathways')[1] is True and _get(config, 'model.init_from')[1]:
+    found.append('config.model.separate_pathways=True gives every pathway a ResNet of its own; ported weights '
+                 '(config.model.init_from) fit one shared ResNet: set one of them off.')
   return found
 
 

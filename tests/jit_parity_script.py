@@ -1,7 +1,9 @@
 """Runs SCFA train steps through the pmap path and the jit (mesh + NamedSharding) path; prints JSON.
 
 Run by tests/test_jit_parallel.py with XLA_FLAGS=--xla_force_host_platform_device_count=8
-(the flag must be set before JAX starts, hence a separate process).
+(the flag must be set before JAX starts, hence a separate process). Both paths also train a
+model of fused multi-scale samples (2 pathways, separate ResNets, attention fusion), keys ``fused_*``,
+and so does one device on the whole global batch (``fused_*_one``: 8 devices = 1 device).
 """
 
 import functools
@@ -23,32 +25,39 @@ NUM_STEPS = 3
 QUEUE_SIZE = 200  # float32 runs push every view of the 3 steps' global batches into a SupCon memory queue
 
 
-def run_path(parallelism: str, dtype: str, batch: dict) -> dict:
+def run_path(parallelism: str, dtype: str, batch: dict, one_device: bool = False, queue: bool = False) -> dict:
   config = base_config.get_config()
-  config.model.update(depth=10, width=4, proj_hidden_dim=16, proj_dim=8, sync_batch_norm=True, dtype=dtype)
+  config.model.update(depth=10, width=4, proj_hidden_dim=16, proj_dim=8, sync_batch_norm=True, dtype=dtype,
+                      fusion='attention', separate_pathways=True)
   dp = data_parallel.select(parallelism)
-  model = scfa.create_model(config.model, axis_name=dp.axis_name)
+  pathways = batch['views'].shape[2] if batch['views'].ndim == 6 else 0  # [B, V, P, H, W, 3]: fused samples
+  model = scfa.create_model(config.model, axis_name=dp.axis_name, num_pathways=pathways)
   schedule = loop.learning_rate_schedule(config.optim, steps_per_epoch=1, total_steps=10)
-  host_state = train.create_train_state(jax.random.key(0), model, (32, 32, 3),
+  host_state = train.create_train_state(jax.random.key(0), model, batch['views'].shape[2:],
                                         loop.create_optimizer(config.optim, schedule), config.model)
-  if dtype == 'float32':
+  if queue:
     host_state = host_state.replace(queue=memory_queue.init(QUEUE_SIZE, config.model.proj_dim))
-  step = dp.compile_step(functools.partial(steps.train_step, loss_config=config.loss, preprocessing_mode='imagenet',
-                                           learning_rate_fn=schedule, axis_name=dp.axis_name), donate_state=True)
-  state = dp.replicate(host_state)
+  step_fn = functools.partial(steps.train_step, loss_config=config.loss, preprocessing_mode='imagenet',
+                              learning_rate_fn=schedule, axis_name=dp.axis_name)
+  if one_device:  # the whole global batch on one device, through the pmap step function
+    step = jax.pmap(step_fn, axis_name=dp.axis_name, in_axes=(None, 0), out_axes=None, devices=jax.devices()[:1])
+    state, shard = host_state, lambda b: jax.tree.map(lambda x: x[None], b)
+  else:
+    step = dp.compile_step(step_fn, donate_state=True)
+    state, shard = dp.replicate(host_state), dp.shard_batch
   first = state
   losses, grad_norms = [], []
   for _ in range(NUM_STEPS):
-    state, metrics = step(state, dp.shard_batch(batch))
+    state, metrics = step(state, shard(batch))
     losses.append(float(metrics['loss']))
     grad_norms.append(float(metrics['grad_norm']))
   out = {
       'state': jax.device_get(state), 'initial_params': host_state.params, 'losses': losses, 'grad_norms': grad_norms,
       'loss_dtype': str(metrics['loss'].dtype),
       'param_dtypes': sorted({str(x.dtype) for x in jax.tree.leaves(state.params)}),
-      'donated': all(x.is_deleted() for x in jax.tree.leaves(first)),
+      'donated': one_device or all(x.is_deleted() for x in jax.tree.leaves(first)),
   }
-  if parallelism == 'jit':
+  if parallelism == 'jit' and not one_device:
     out['cache_size'] = step._cache_size()  # pylint: disable=protected-access  # one executable: no recompiles
     out['params_sharding_replicated'] = all(x.sharding.is_fully_replicated for x in jax.tree.leaves(state.params))
   return out
@@ -66,6 +75,21 @@ def max_rel_diff(a, b) -> float:
                    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)) if np.size(y)))
 
 
+def fused_parity(dtype: str, rng: np.random.Generator, labels: np.ndarray) -> dict:
+  """Fused samples [B, 2 samplings, 2 pathways, H, W, 3] on pmap, jit and one device."""
+  batch = {'views': rng.integers(0, 256, size=(len(labels), 2, 2, 16, 16, 3), dtype=np.uint8), 'label': labels}
+  p, j = run_path('pmap', dtype, batch), run_path('jit', dtype, batch)
+  one = run_path('pmap', dtype, batch, one_device=True)
+  return {
+      'fused_losses_pmap': p['losses'], 'fused_losses_jit': j['losses'], 'fused_losses_one': one['losses'],
+      'fused_params_max_abs_diff_one': max_diff(p['state'].params, one['state'].params),
+      'fused_batch_stats_max_abs_diff_one': max_diff(p['state'].batch_stats, one['state'].batch_stats),
+      'fused_params_max_abs_diff': max_diff(p['state'].params, j['state'].params),
+      'fused_batch_stats_max_abs_diff': max_diff(p['state'].batch_stats, j['state'].batch_stats),
+      'fused_params_moved': max_diff(j['state'].params, j['initial_params']),
+  }
+
+
 def main():
   dtype = sys.argv[1] if len(sys.argv) > 1 else 'float32'
   rng = np.random.default_rng(0)
@@ -74,9 +98,9 @@ def main():
       'views': rng.integers(0, 256, size=(global_batch, 2, 32, 32, 3), dtype=np.uint8),
       'label': rng.integers(0, 3, size=(global_batch,)).astype(np.int32),
   }
-  p = run_path('pmap', dtype, batch)
-  j = run_path('jit', dtype, batch)
-  print(json.dumps({
+  p = run_path('pmap', dtype, batch, queue=dtype == 'float32')
+  j = run_path('jit', dtype, batch, queue=dtype == 'float32')
+  print(json.dumps({**(fused_parity(dtype, rng, batch['label']) if dtype == 'float32' else {}),
       'num_devices': jax.device_count(),
       'dtype': dtype,
       'losses_pmap': p['losses'], 'losses_jit': j['losses'],

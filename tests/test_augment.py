@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from scfa_jax import config as base_config
+from scfa_jax import config_validation
 from scfa_jax.data import augment
 from scfa_jax.data import views
 from scfa_jax.datasets import common
@@ -134,6 +135,6 @@ def test_invalid_ranges_raise():
   for field, value in [('crop_scale', (0.0, 1.0)), ('crop_scale', (0.8, 0.5)), ('crop_ratio', (2.0, 1.0)),
                        ('brightness', 1.5), ('hue', 0.7)]:
     with pytest.raises(ValueError, match=field):
-      augment.validate(_aug(**{field: value}))
-  augment.validate(_aug(**ALL_ON))
+      config_validation.validate_augment(_aug(**{field: value}))
+  config_validation.validate_augment(_aug(**ALL_ON))
   assert augment.is_enabled(_aug(hue=0.1)) and not augment.is_enabled(_aug())

@@ -76,9 +76,9 @@ def test_compare_reports_mean_and_range_over_seeds(tmp_path):
   workdirs.append(str(tmp_path / 'runs' / 'never_finished'))  # left out, with a message
   markdown = compare.compare(workdirs, str(tmp_path / 'out'))
   lines = markdown.splitlines()
-  assert lines[0] == '| method | seeds | linear probe | kNN | GFLOPs / video |'
-  assert lines[2] == '| grid | 0, 1, 2 | 80.0% (70.0-90.0) | 80.0% (70.0-90.0) | 0.5 |'
-  assert lines[3] == '| single_frame | 0 | 20.0% | 20.0% | 0.0312 |'
+  assert lines[0] == '| method | seeds | linear probe | kNN | GFLOPs / video | images / video |'
+  assert lines[2] == '| grid | 0, 1, 2 | 80.0% (70.0-90.0) | 80.0% (70.0-90.0) | 0.5 | 1 |'
+  assert lines[3] == '| single_frame | 0 | 20.0% | 20.0% | 0.0312 | 1 |'
   with open(tmp_path / 'out' / 'compare.csv') as f:
     rows = list(csv.DictReader(f))
   assert [(r['method'], r['seed'], r['linear probe']) for r in rows][:2] == [('grid', '0', '0.900000'),

@@ -25,12 +25,6 @@ def is_enabled(aug_config: ml_collections.ConfigDict) -> bool:
               or aug_config.saturation or aug_config.hue)
 
 
-def validate(aug_config: ml_collections.ConfigDict) -> None:
-  """Fails fast on ranges that would crash or silently do nothing inside tf.data (rules: config_validation)."""
-  from scfa_jax import config_validation  # pylint: disable=g-import-not-at-top  (it imports this package's modules)
-  config_validation.validate_augment(aug_config)
-
-
 def random_crop_box(seed: tf.Tensor, height: tf.Tensor, width: tf.Tensor, *, scale: tuple[float, float],
                     ratio: tuple[float, float]) -> tf.Tensor:
   """An Inception-style crop box [top, left, h, w] inside a ``height x width`` frame.

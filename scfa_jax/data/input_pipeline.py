@@ -20,7 +20,7 @@ import ml_collections
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from scfa_jax.data import augment
+from scfa_jax import config_validation
 from scfa_jax.data import balanced
 from scfa_jax.data import perturbations
 from scfa_jax.data import sampling
@@ -74,21 +74,26 @@ def preprocess_train(example: dict, seed: tf.Tensor, *, data_config: ml_collecti
   Global views spread the grid's frames over the whole video; local views
   (``views.local_grid_spec``) show a short run of frames at larger tiles in an
   image of the same size. View v folds v into the example's seed, so the
-  global views do not change when local views are added.
+  global views do not change when local views are added. With
+  ``data.fuse_local_views`` the views are ``num_views`` fused samples instead:
+  sample s is global view s followed by its own ``num_local_views`` local views.
 
   Args:
     example: {frames_key: encoded frames [T], 'label'}.
     seed: int64 [2], the example's stateless seed; each view folds in its index.
     data_config: ``config.data``.
-    num_views: global temporal views per video (2 for SupCon).
-    num_local_views: local views per video, after the global ones.
+    num_views: global temporal views (fused: samples) per video (2 for SupCon).
+    num_local_views: local views per video, after the global ones (fused: per sample).
 
   Returns:
-    {'views': uint8 [num_views + num_local_views, H, W, 3], global views first, 'label': int32}.
+    {'views': uint8 [num_views + num_local_views, H, W, 3], global views first (fused:
+    [num_views, 1 + num_local_views, H, W, 3]), 'label': int32}.
   """
   spec = GridSpec.from_config(data_config)
   encoded = example[data_config.frames_key]
   num_frames = tf.shape(encoded)[0]
+  if is_fused(data_config):
+    num_local_views *= num_views
   seeds = _view_seeds(seed, num_views + num_local_views)
   indices = tf.stack([sampling.sample_indices(num_frames, spec.num_frames, data_config.train_sampling, seeds[v])
                       for v in range(num_views)])
@@ -96,8 +101,20 @@ def preprocess_train(example: dict, seed: tf.Tensor, *, data_config: ml_collecti
   grids = views.make_views(encoded, indices, spec, aug_config=data_config.augment, seeds=seeds[:num_views])
   if num_local_views:
     local = _local_views(encoded, seeds[num_views:], data_config, training=True)
-    grids = tf.concat([grids, local], axis=0)
+    grids = fuse_samples(grids, local) if is_fused(data_config) else tf.concat([grids, local], axis=0)
   return {'views': grids, 'label': tf.cast(example['label'], tf.int32)}
+
+
+def is_fused(data_config: ml_collections.ConfigDict) -> bool:
+  """Whether a sample is one global grid fused with local views (``data.fuse_local_views``)."""
+  return bool(data_config.get('fuse_local_views', False))
+
+
+def fuse_samples(global_views: tf.Tensor, local_views: tf.Tensor) -> tf.Tensor:
+  """Global grids [S, H, W, 3] and local views [S*L, ...] (sample-major) -> fused samples [S, 1 + L, H, W, 3]."""
+  num_samples = global_views.shape[0]
+  local = tf.reshape(local_views, tf.concat([[num_samples, -1], tf.shape(local_views)[1:]], axis=0))
+  return tf.concat([global_views[:, None], local], axis=1)
 
 
 def preprocess_eval(example: dict, *, data_config: ml_collections.ConfigDict, num_clips: int = 1,
@@ -113,7 +130,17 @@ def preprocess_eval(example: dict, *, data_config: ml_collections.ConfigDict, nu
     or [K + L, H, W, 3] (num_clips = K > 1, ``sampling.multi_clip_indices``, or
     num_local_views = L > 0: then L local views follow, their runs starting
     (l + 0.5) / L of the way through the video), 'label': int32}.
+    Fused samples (``data.fuse_local_views``; ``num_local_views`` must be 0):
+    [P, H, W, 3] for K = 1 or [K, P, H, W, 3], P = 1 + data.num_local_views;
+    with L = data.num_local_views, clip k's local run l starts (k*L + l + 0.5) / (K*L)
+    of the way through the video (K = L = 1: the centred run).
   """
+  fused = is_fused(data_config)
+  if fused:
+    if num_local_views:
+      raise ValueError('Fused samples carry their own local views (data.num_local_views); '
+                       'extra eval local views (eval.local_views) must be 0.')
+    num_local_views = num_clips * data_config.num_local_views
   spec = GridSpec.from_config(data_config)
   encoded = example[data_config.frames_key]
   num_frames = tf.shape(encoded)[0]
@@ -131,8 +158,8 @@ def preprocess_eval(example: dict, *, data_config: ml_collections.ConfigDict, nu
   grids = views.make_views(encoded, _maybe_shuffle_frames(indices, seeds[:num_clips], data_config), spec)
   if num_local_views:
     local = _local_views(encoded, seeds[num_clips:], data_config, training=False)
-    grids = tf.concat([grids, local], axis=0)
-  single = num_clips == 1 and not num_local_views
+    grids = fuse_samples(grids, local) if fused else tf.concat([grids, local], axis=0)
+  single = num_clips == 1 and (fused or not num_local_views)
   return {'image': grids[0] if single else grids, 'label': tf.cast(example['label'], tf.int32)}
 
 
@@ -186,6 +213,12 @@ def view_counts(data_config: ml_collections.ConfigDict) -> tuple[int, int]:
   return num_global, num_local
 
 
+def images_per_video(data_config: ml_collections.ConfigDict) -> int:
+  """Images a training step encodes per video: G + L views, or G fused samples of 1 + L images."""
+  num_global, num_local = view_counts(data_config)
+  return num_global * (1 + num_local) if is_fused(data_config) else num_global + num_local
+
+
 def create_train_dataset(
     builder: tfds.core.DatasetBuilder,
     data_config: ml_collections.ConfigDict,
@@ -199,7 +232,8 @@ def create_train_dataset(
 ) -> tf.data.Dataset:
   """Endless training batches {'views': uint8 [B, V, H, W, 3], 'label': int32 [B]} for this host.
 
-  V = ``num_views``, or the configured global views followed by the local ones.
+  V = ``num_views``, or the configured global views followed by the local ones;
+  fused samples (``data.fuse_local_views``) are [B, V, P, H, W, 3] with V samples.
 
   Batches are a pure function of (seed, host, epoch, position) (of (seed,
   host, step, slot) with ``data_config.balanced_batches_per_class``, see
@@ -212,13 +246,16 @@ def create_train_dataset(
     local_batch_size: videos per batch on this host.
     seed: ``config.seed``.
     start_step: steps already trained (resuming).
-    num_views: global views per video and no local views (fine-tuning takes 1);
-      None = ``view_counts(data_config)``, the encoder's training views.
+    num_views: global views per video and no local views (fine-tuning takes 1;
+      fused samples keep their local views); None = ``view_counts(data_config)``,
+      the encoder's training views.
     process_index: this host (default ``jax.process_index()``); tests set it.
     num_processes: hosts (default ``jax.process_count()``); tests set it.
   """
-  augment.validate(data_config.augment)
-  num_global, num_local = view_counts(data_config) if num_views is None else (num_views, 0)
+  config_validation.validate_augment(data_config.augment)
+  num_global, num_local = view_counts(data_config)
+  if num_views is not None:  # fused samples keep their local views
+    num_global, num_local = num_views, num_local if is_fused(data_config) else 0
   index, count = _host(process_index, num_processes)
   split = process_splits(builder, data_config.train_split, count)[index]
   per_epoch = steps_per_epoch(builder, data_config.train_split, local_batch_size, count) * local_batch_size

@@ -34,6 +34,7 @@ from scfa_jax.evaluation import report
 from scfa_jax.evaluation import retrieval
 from scfa_jax.evaluation import robustness
 from scfa_jax.evaluation import schema
+from scfa_jax.models import scfa
 from scfa_jax.training import parallel
 from scfa_jax.training import steps
 
@@ -68,7 +69,8 @@ def evaluate(state: Any, builder: tfds.core.DatasetBuilder, config: ml_collectio
   """
   class_names = list(builder.info.features['label'].names)
   num_clips = config.eval.num_test_clips
-  test_views = num_clips + config.eval.local_views  # the global clips, then any local views
+  # The global clips, then any local views; a fused clip is P images.
+  test_views = num_clips * max(scfa.num_pathways_of(config), 1) + config.eval.local_views
   is_writer = jax.process_index() == 0
   logging.info('Evaluating step %d: embedding the %s and %s splits (%d view(s) per test video), then the '
                'protocols.', step, config.data.train_split, config.data.test_split, test_views)
@@ -168,14 +170,16 @@ def _save_heads(workdir: str, builder: tfds.core.DatasetBuilder, config: ml_coll
 def _compute(state: Any, config: ml_collections.ConfigDict) -> Optional[dict[str, Any]]:
   """The results' ``compute`` entry (forward GFLOPs per video), or None if XLA cannot count it."""
   image_shape = input_pipeline.GridSpec.from_config(config.data).image_shape
+  pathways = max(scfa.num_pathways_of(config), 1)  # images in one model input (a fused sample has P)
   try:
     flops = compute.forward_flops(state.apply_fn, {'params': state.params, 'batch_stats': state.batch_stats},
-                                  image_shape)
+                                  scfa.input_shape_of(config))
   except Exception as e:  # pylint: disable=broad-except  (a cost figure never costs the accuracies)
     logging.warning('Forward FLOPs not counted: %s', e)
     return None
-  return compute.compute_entry(flops, images_per_video_single=1,
-                               images_per_video_averaged=config.eval.num_test_clips + config.eval.local_views,
+  return compute.compute_entry(flops / pathways, images_per_video_single=pathways,
+                               images_per_video_averaged=(config.eval.num_test_clips * pathways
+                                                          + config.eval.local_views),
                                image_shape=image_shape)
 
 
@@ -324,6 +328,7 @@ def assemble_results(protocols: dict[str, Any], *, dataset: str, config: ml_coll
       'classifier_hidden_dim': int(config.model.classifier_hidden_dim),
       'per_frame': bool(config.model.get('per_frame', False)),
       'local_views': int(config.eval.get('local_views', 0)),
+      'fused_pathways': int(scfa.num_pathways_of(config)),
   }
   results['figures'] = {}
   return results

@@ -109,9 +109,10 @@ def finetune(pretrained: steps.TrainState, pretrained_step: int, builder: tfds.c
   schedule = loop.learning_rate_schedule(optim_config, steps_per_epoch=steps_per_epoch, total_steps=total_steps)
 
   model = scfa.create_model(config.model, num_classes=num_classes, axis_name=parallel.AXIS,
-                            frame_grid=scfa.frame_grid_of(config))
+                            frame_grid=scfa.frame_grid_of(config), num_pathways=scfa.num_pathways_of(config))
   init = jax.jit(functools.partial(model.init, train=False))
-  variables = jax.device_get(init(jax.random.key(config.seed), jnp.zeros((1,) + spec.image_shape, jnp.float32)))
+  variables = jax.device_get(init(jax.random.key(config.seed), jnp.zeros((1,) + scfa.input_shape_of(config),
+                                                                          jnp.float32)))
   host = jax.device_get(pretrained)
   state = jax.device_get(steps.TrainState.create(
       apply_fn=model.apply, params=graft_pretrained(variables['params'], host.params),
@@ -140,7 +141,7 @@ def finetune(pretrained: steps.TrainState, pretrained_step: int, builder: tfds.c
         donate_state=True)
     state = loop.fit(state, p_train_step,
                      parallel.prefetch_to_device(dataset.as_numpy_iterator(), config.data.prefetch_to_device),
-                     start_step=start_step, last_step=total_steps, grids_per_step=config.train.batch_size,
+                     start_step=start_step, last_step=total_steps, grids_per_step=config.train.batch_size * max(scfa.num_pathways_of(config), 1),
                      log_every_steps=config.train.log_every_steps, ckpt_every_steps=config.ckpt.every_steps,
                      manager=manager, writer=writer, nan_hint='Lower config.eval.finetune_learning_rate.')
   else:

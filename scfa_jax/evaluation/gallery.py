@@ -49,6 +49,8 @@ def read_grids(builder: tfds.core.DatasetBuilder, split: str, data_config: ml_co
                                                     process_index=part, num_processes=jax.process_count())
     for batch in dataset.as_numpy_iterator():
       images = batch['image'][batch['mask']]
+      if images.ndim == 5:  # fused samples [P, H, W, 3]: the gallery shows the global grid
+        images = images[:, 0]
       found.update({offset + i: images[i] for i in range(len(images)) if offset + i in wanted})
       offset += len(images)
       if len(found) == len(wanted):

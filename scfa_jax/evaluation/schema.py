@@ -136,6 +136,10 @@ RESULTS_SCHEMA: dict[str, Any] = {
                 'local_views': {'type': 'integer', 'minimum': 0,
                                 'description': 'Local views averaged into the "averaged" entries beside the '
                                                'num_test_clips global ones (absent in older results).'},
+                'fused_pathways': {'type': 'integer', 'minimum': 0,
+                                   'description': 'P > 0: every view scored is a fused sample of 1 global grid '
+                                                  'and P-1 local views (data.fuse_local_views); 0 = unfused '
+                                                  '(absent in older results).'},
             },
         },
         'figures': {

@@ -138,16 +138,16 @@ def restore(directory: str, model: scfa.SCFAModel, image_shape: tuple[int, ...],
 def restore_encoder(workdir: str, config: ml_collections.ConfigDict, *, step: Optional[int] = None,
                     num_classes: int = 0) -> Model:
   """The pre-trained model of ``workdir`` (with its classifier when it was trained with cross-entropy)."""
-  spec = input_pipeline.GridSpec.from_config(config.data)
   directory = os.path.join(os.path.abspath(workdir), 'checkpoints')
   classes = num_classes if config.loss.name == 'cross_entropy' else 0
-  model = scfa.create_model(config.model, num_classes=classes, frame_grid=scfa.frame_grid_of(config))
-  return restore(directory, model, spec.image_shape, step=step)
+  model = scfa.create_model(config.model, num_classes=classes, frame_grid=scfa.frame_grid_of(config),
+                            num_pathways=scfa.num_pathways_of(config))
+  return restore(directory, model, scfa.input_shape_of(config), step=step)
 
 
 def restore_finetuned(workdir: str, config: ml_collections.ConfigDict, finetune_dir: str, *,
                       num_classes: int) -> Model:
   """The fine-tuned model (encoder + classifier) whose folder ``heads.json`` names."""
-  spec = input_pipeline.GridSpec.from_config(config.data)
-  model = scfa.create_model(config.model, num_classes=num_classes, frame_grid=scfa.frame_grid_of(config))
-  return restore(os.path.join(workdir, finetune_dir, 'checkpoints'), model, spec.image_shape)
+  model = scfa.create_model(config.model, num_classes=num_classes, frame_grid=scfa.frame_grid_of(config),
+                            num_pathways=scfa.num_pathways_of(config))
+  return restore(os.path.join(workdir, finetune_dir, 'checkpoints'), model, scfa.input_shape_of(config))

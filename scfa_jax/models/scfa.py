@@ -8,6 +8,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
+from scfa_jax.models import fusion as fusion_lib
 from scfa_jax.models import resnet
 
 Array = Any
@@ -52,6 +53,10 @@ class SCFAModel(nn.Module):
   tile of the input grid is a frame from one temporal segment, encoded as an
   image of its own, and the video's features and class scores are the averages
   of the per-frame ones (TSN's segmental consensus), so time order is not seen.
+
+  A 5-D input [N, P, H, W, C] is a fused multi-scale sample
+  (``data.fuse_local_views``): every pathway is encoded (``models.fusion``)
+  and ``features`` is their fusion, which the heads then see.
   """
 
   encoder: nn.Module
@@ -60,13 +65,19 @@ class SCFAModel(nn.Module):
   num_classes: int = 0
   classifier_hidden_dim: int = 0  # >0: Dense(hidden, relu) -> Dense(classes), as the authors fine-tuned
   frame_grid: Optional[Tuple[int, int]] = None  # (rows, cols): TSN, every tile encoded as its own frame
+  fusion: str = 'concat'  # fused samples: how pathway features become one (models.fusion.FUSIONS)
+  separate_pathways: bool = False  # fused samples: ``encoder`` is models.fusion.separate_encoders
 
   @nn.compact
   def __call__(self, x: Array, train: bool = False) -> dict[str, Array]:
     num_videos = x.shape[0]
-    if self.frame_grid:
-      x = grid_to_frames(x, *self.frame_grid)
-    _, features = self.encoder(x, train=train)
+    if x.ndim == 5:  # [N, P, H, W, C]: fused multi-scale samples
+      pathways = fusion_lib.encode_pathways(self.encoder, x, train=train, separate=self.separate_pathways)
+      features = fusion_lib.Fuse(self.fusion, name='fusion')(pathways)
+    else:
+      if self.frame_grid:
+        x = grid_to_frames(x, *self.frame_grid)
+      _, features = self.encoder(x, train=train)
     video_features = _per_video_mean(features, num_videos)
     out = {
         'features': video_features,
@@ -89,13 +100,15 @@ def _per_video_mean(per_image: Array, num_videos: int) -> Array:
 
 
 def create_model(model_config: ml_collections.ConfigDict, *, num_classes: int = 0, axis_name: Optional[str] = None,
-                 frame_grid: Optional[Tuple[int, int]] = None) -> SCFAModel:
+                 frame_grid: Optional[Tuple[int, int]] = None, num_pathways: int = 0) -> SCFAModel:
   """Builds the SCFA model described by ``config.model``.
 
   ``frame_grid`` (rows, cols) makes it the TSN baseline; pass
   :func:`frame_grid_of` (config), which is None unless ``model.per_frame``.
+  ``num_pathways`` P > 0 (:func:`num_pathways_of`) is a model of fused
+  multi-scale samples; it only matters for ``model.separate_pathways``.
   """
-  encoder = resnet.ResNet(
+  encoder_kwargs = dict(
       depth=model_config.depth,
       width=model_config.width,
       variant=model_config.variant,
@@ -104,6 +117,9 @@ def create_model(model_config: ml_collections.ConfigDict, *, num_classes: int = 
       bn_momentum=model_config.bn_momentum,
       dtype=jnp.dtype(model_config.dtype),
   )
+  separate = bool(num_pathways and model_config.get('separate_pathways', False))
+  encoder = (fusion_lib.separate_encoders(encoder_kwargs, num_pathways) if separate
+             else resnet.ResNet(**encoder_kwargs))
   return SCFAModel(
       encoder=encoder,
       proj_hidden_dim=model_config.proj_hidden_dim,
@@ -111,9 +127,23 @@ def create_model(model_config: ml_collections.ConfigDict, *, num_classes: int = 
       num_classes=num_classes,
       classifier_hidden_dim=model_config.classifier_hidden_dim,
       frame_grid=tuple(frame_grid) if frame_grid else None,
+      fusion=model_config.get('fusion', 'concat'),
+      separate_pathways=separate,
   )
 
 
 def frame_grid_of(config: ml_collections.ConfigDict) -> Optional[Tuple[int, int]]:
   """The (rows, cols) that ``create_model`` needs for ``model.per_frame`` (TSN); None for the grid method."""
   return (config.data.grid_rows, config.data.grid_cols) if config.model.get('per_frame') else None
+
+
+def num_pathways_of(config: ml_collections.ConfigDict) -> int:
+  """Pathways P of a fused sample (1 global grid + ``data.num_local_views``), or 0 when views are not fused."""
+  return 1 + config.data.num_local_views if config.data.get('fuse_local_views') else 0
+
+
+def input_shape_of(config: ml_collections.ConfigDict) -> Tuple[int, ...]:
+  """One model input: the grid image (H, W, 3), or (P, H, W, 3) for a fused sample."""
+  rows, cols, tile = config.data.grid_rows, config.data.grid_cols, config.data.tile_size
+  pathways = num_pathways_of(config)
+  return ((pathways,) if pathways else ()) + (rows * tile, cols * tile, 3)

@@ -54,6 +54,11 @@ class Run:
     cost = self.results.get('compute')
     return None if not cost else cost['forward_gflops_per_video']['single_view']
 
+  def images_per_video(self) -> Optional[int]:
+    """Images one scored view of a test video costs (a fused sample: 1 grid + its local views)."""
+    cost = self.results.get('compute')
+    return None if not cost else cost['images_per_video']['single_view']
+
 
 @dataclasses.dataclass(frozen=True)
 class Row:
@@ -63,6 +68,7 @@ class Row:
   seeds: list[Optional[int]]
   metrics: dict[str, Optional[tuple[float, float, float]]]
   gflops_per_video: Optional[float]
+  images_per_video: Optional[int] = None  # one scored view; None when the runs disagree or did not count it
 
 
 def method_of(workdir: str) -> str:
@@ -111,8 +117,9 @@ def summarize(runs: Sequence[Run]) -> list[Row]:
       values = [float(v) for v in values if v is not None]
       metrics[title] = (float(np.mean(values)), min(values), max(values)) if values else None
     costs = [c for c in (run.gflops_per_video() for run in mine) if c is not None]
+    images = {run.images_per_video() for run in mine}
     rows.append(Row(method, sorted((run.seed for run in mine), key=lambda s: (s is None, s)), metrics,
-                    float(np.mean(costs)) if costs else None))
+                    float(np.mean(costs)) if costs else None, images.pop() if len(images) == 1 else None))
   return rows
 
 
@@ -126,13 +133,14 @@ def _percent(cell: Optional[tuple[float, float, float]], runs: int) -> str:
 def to_markdown(rows: Sequence[Row]) -> str:
   """The comparison table: mean (min-max) over seeds of every metric any method has."""
   titles = [t for t in METRICS if any(row.metrics[t] is not None for row in rows)]
-  lines = ['| method | seeds | ' + ' | '.join(titles) + ' | GFLOPs / video |',
-           '|---|---|' + '---|' * len(titles) + '---|']
+  lines = ['| method | seeds | ' + ' | '.join(titles) + ' | GFLOPs / video | images / video |',
+           '|---|---|' + '---|' * len(titles) + '---|---|']
   for row in rows:
     cells = [_percent(row.metrics[t], len(row.seeds)) for t in titles]
     cost = '-' if row.gflops_per_video is None else f'{row.gflops_per_video:.3g}'
+    images = '-' if row.images_per_video is None else str(row.images_per_video)
     seeds = ', '.join('?' if s is None else str(s) for s in row.seeds)
-    lines.append(f'| {row.method} | {seeds} | ' + ' | '.join(cells) + f' | {cost} |')
+    lines.append(f'| {row.method} | {seeds} | ' + ' | '.join(cells) + f' | {cost} | {images} |')
   return '\n'.join(lines) + '\n'
 
 

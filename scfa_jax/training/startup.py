@@ -28,9 +28,11 @@ def devices_line(config: ml_collections.ConfigDict) -> str:
   kind = devices[0].device_kind if devices[0].platform != 'cpu' else 'CPU'
   per_device = config.train.batch_size // max(len(devices), 1)
   views = 2 if config.loss.name == 'supcon' else 1
+  pathways = 1 + config.data.num_local_views if config.data.get('fuse_local_views') else 0
   return (f'devices: {len(devices)} x {kind} ({jax.local_device_count()} local) on {jax.process_count()} '
           f'host(s); batch: {config.train.batch_size} videos global, {per_device} per device'
-          + (f' ({views} views each)' if views > 1 else ''))
+          + (f' ({views} views each)' if views > 1 else '')
+          + (f'; every view fuses {pathways} images (1 global grid + {pathways - 1} local)' if pathways else ''))
 
 
 def summary_lines(config: ml_collections.ConfigDict, builder: tfds.core.DatasetBuilder, *, workdir: str,

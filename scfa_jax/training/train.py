@@ -52,9 +52,12 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   resolve_preprocessing(config)  # an explicit mode that contradicts the weights
 
 
-def create_train_state(rng: jax.Array, model: scfa.SCFAModel, image_shape: tuple[int, int, int],
+def create_train_state(rng: jax.Array, model: scfa.SCFAModel, image_shape: tuple[int, ...],
                        tx: optax.GradientTransformation, model_config: ml_collections.ConfigDict) -> steps.TrainState:
-  """Initialises parameters on the host (loading ported weights when configured)."""
+  """Initialises parameters on the host (loading ported weights when configured).
+
+  ``image_shape`` is one model input (``scfa.input_shape_of``): (H, W, 3), or (P, H, W, 3) when fused.
+  """
   variables = jax.jit(functools.partial(model.init, train=False))(rng, jnp.zeros((1,) + image_shape, jnp.float32))
   variables = jax.device_get(variables)
   if model_config.init_from:
@@ -108,9 +111,10 @@ def _set_up(config: ml_collections.ConfigDict, workdir: str, *, mode: str, allow
   total_steps = config.train.num_epochs * steps_per_epoch
   preprocessing_mode = resolve_preprocessing(config)
   model = scfa.create_model(config.model, num_classes=num_classes if config.loss.name == 'cross_entropy' else 0,
-                            axis_name=axis_name, frame_grid=scfa.frame_grid_of(config))
+                            axis_name=axis_name, frame_grid=scfa.frame_grid_of(config),
+                            num_pathways=scfa.num_pathways_of(config))
   schedule = loop.learning_rate_schedule(config.optim, steps_per_epoch=steps_per_epoch, total_steps=total_steps)
-  state = create_train_state(jax.random.key(config.seed), model, spec.image_shape,
+  state = create_train_state(jax.random.key(config.seed), model, scfa.input_shape_of(config),
                              loop.create_optimizer(config.optim, schedule), config.model)
   if config.loss.queue_size:
     state = state.replace(queue=memory_queue.init(config.loss.queue_size, config.model.proj_dim))
@@ -161,7 +165,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     state = loop.fit(state, p_train_step,
                      dp.prefetch_to_device(dataset.as_numpy_iterator(), config.data.prefetch_to_device),
                      start_step=start_step, last_step=last_step,
-                     grids_per_step=sum(input_pipeline.view_counts(config.data)) * config.train.batch_size,
+                     grids_per_step=input_pipeline.images_per_video(config.data) * config.train.batch_size,
                      log_every_steps=config.train.log_every_steps, ckpt_every_steps=config.ckpt.every_steps,
                      manager=run.manager, writer=writer,
                      nan_hint='Lower config.optim.learning_rate, or set config.optim.grad_clip_norm.')

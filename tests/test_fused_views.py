@@ -1,0 +1,228 @@
+"""Fused multi-scale samples (data.fuse_local_views): layout, the fused feature, SupCon on it, resume, bf16, checks."""
+
+import ast
+import functools
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from scfa_jax import config_validation
+from scfa_jax import datasets
+from scfa_jax.data import input_pipeline
+from scfa_jax.data import preprocessing
+from scfa_jax.evaluation import gallery
+from scfa_jax.models import scfa
+from scfa_jax.training import loop
+from scfa_jax.training import steps
+from scfa_jax.training import train
+from tests.conftest import make_tiny_config
+from tests.test_losses import supcon_reference
+from tests.test_multiscale_views import _data_config, _levelled_video, _tile_levels
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# ----------------------------------------------------------------------------- samples
+
+
+def test_a_training_sample_is_a_global_grid_and_its_own_local_views():
+  config = _data_config(local_grid=2, local_frames_stride=1, fuse_local_views=True)
+  example, seed = _levelled_video(40), tf.constant([5, 0], tf.int64)
+  plain = input_pipeline.preprocess_train(example, seed, data_config=_data_config(local_grid=2), num_views=2)
+  out = input_pipeline.preprocess_train(example, seed, data_config=config, num_views=2, num_local_views=1)
+  samples = out['views'].numpy()
+  assert samples.shape == (2, 2, 16, 16, 3)  # [samplings, pathways (global, local), H, W, 3]
+  np.testing.assert_array_equal(samples[:, 0], plain['views'].numpy())  # the global grids are the unfused ones
+  starts = []
+  for s in (0, 1):
+    levels = np.round(_tile_levels(samples[s, 1], 8) / 5)
+    np.testing.assert_allclose(np.diff(levels), 1, atol=0.5)  # the local pathway: 4 consecutive frames
+    starts.append(levels[0])
+  assert starts[0] != starts[1]  # the two samplings draw their local runs independently
+
+
+def test_evaluation_samples_fuse_each_clip_with_its_own_local_run():
+  config = _data_config(local_grid=2, local_frames_stride=1, fuse_local_views=True)
+  unfused = _data_config(local_grid=2)
+  example = _levelled_video(40)
+  one = input_pipeline.preprocess_eval(example, data_config=config)['image'].numpy()
+  assert one.shape == (2, 16, 16, 3)
+  np.testing.assert_array_equal(one[0], input_pipeline.preprocess_eval(example, data_config=unfused)['image'])
+  assert 40 / 2 - 4 <= np.round(_tile_levels(one[1], 8) / 5)[0] <= 40 / 2  # K = 1: the centred run
+  two = input_pipeline.preprocess_eval(example, data_config=config, num_clips=2)['image'].numpy()
+  assert two.shape == (2, 2, 16, 16, 3)
+  np.testing.assert_array_equal(two[:, 0], input_pipeline.preprocess_eval(example, data_config=unfused,
+                                                                          num_clips=2)['image'])
+  firsts = [np.round(_tile_levels(two[k, 1], 8) / 5)[0] for k in (0, 1)]
+  assert firsts[0] < 40 / 2 < firsts[1]  # clip k's run starts (k + 0.5) / 2 of the way through
+  with pytest.raises(ValueError, match='eval.local_views'):
+    input_pipeline.preprocess_eval(example, data_config=config, num_local_views=1)
+
+
+@pytest.fixture(scope='module')
+def tiny_builder(tiny_data_dir):
+  return datasets.get_builder(make_tiny_config(tiny_data_dir).data)
+
+
+def test_fused_batches_resume_exactly_and_fine_tuning_keeps_the_pathways(tiny_builder, tiny_data_dir):
+  config = make_tiny_config(tiny_data_dir)
+  config.data.update(num_local_views=1, local_grid=1, fuse_local_views=True)
+  make = lambda start, **kw: input_pipeline.create_train_dataset(  # noqa
+      tiny_builder, config.data, local_batch_size=8, seed=0, start_step=start, **kw)
+  full = [b for b, _ in zip(make(0).as_numpy_iterator(), range(3))]
+  resumed = next(make(2).as_numpy_iterator())
+  assert full[0]['views'].shape == (8, 2, 2, 16, 16, 3)
+  np.testing.assert_array_equal(full[2]['views'], resumed['views'])
+  np.testing.assert_array_equal(full[2]['label'], resumed['label'])
+  assert next(make(0, num_views=1).as_numpy_iterator())['views'].shape == (8, 1, 2, 16, 16, 3)
+  assert gallery.read_grids(tiny_builder, 'test', config.data, [1])[1].shape == (16, 16, 3)  # the global grid
+
+
+# ----------------------------------------------------------------------------- the model
+
+
+def _model_config(**overrides):
+  config = make_tiny_config('')
+  config.model.update(overrides)
+  return config.model
+
+
+def _per_pathway_features(variables, x, model_config, *, separate: bool) -> list:
+  """Each pathway of ``x`` [N, P, ...] through the encoder alone, as an ordinary grid model would encode it."""
+  grid_model = scfa.create_model(model_config)
+  per_pathway = []
+  for p in range(x.shape[1]):
+    take = (lambda leaf, p=p: leaf[p]) if separate else (lambda leaf: leaf)
+    encoder = {'params': {'encoder': jax.tree.map(take, variables['params']['encoder'])},
+               'batch_stats': {'encoder': jax.tree.map(take, variables['batch_stats']['encoder'])}}
+    _, features = grid_model.bind(encoder).encoder(x[:, p])
+    per_pathway.append(np.asarray(features))
+  return per_pathway
+
+
+@pytest.mark.parametrize('separate', [False, True])
+def test_the_fused_feature_is_the_documented_fusion_of_pathways_encoded_one_by_one(separate):
+  x = jax.random.uniform(jax.random.key(1), (3, 2, 16, 16, 3))
+  attention = scfa.create_model(_model_config(fusion='attention', separate_pathways=separate), num_pathways=2)
+  variables = attention.init(jax.random.key(0), x)
+  per_pathway = _per_pathway_features(variables, x, _model_config(), separate=separate)
+  concat = scfa.create_model(_model_config(fusion='concat', separate_pathways=separate), num_pathways=2)
+  same_encoder = concat.init(jax.random.key(2), x)  # its own projection head (twice as wide), attention's encoder
+  same_encoder = {'params': {**same_encoder['params'], 'encoder': variables['params']['encoder']},
+                  'batch_stats': variables['batch_stats']}
+  np.testing.assert_allclose(concat.apply(same_encoder, x)['features'], np.concatenate(per_pathway, axis=1),
+                             rtol=1e-5, atol=1e-6)
+  if separate:
+    return
+  # Attention: softmax over pathways of w . f_p + b_p, then the weighted sum of the f_p.
+  params = variables['params']['fusion']
+  scores = np.stack([f @ np.asarray(params['fusion_score']['kernel'])[:, 0] for f in per_pathway], 1)
+  weights = np.exp(scores + np.asarray(params['fusion_bias']))
+  weights /= weights.sum(axis=1, keepdims=True)
+  expected = sum(weights[:, p:p + 1] * per_pathway[p] for p in range(2))
+  np.testing.assert_allclose(attention.apply(variables, x)['features'], expected, rtol=1e-5, atol=1e-6)
+
+
+def _fused_state(dtype: str = 'float32'):
+  model_config = _model_config(dtype=dtype)
+  model = scfa.create_model(model_config, num_pathways=2)
+  config = make_tiny_config('')
+  schedule = loop.learning_rate_schedule(config.optim, steps_per_epoch=1, total_steps=10)
+  state = train.create_train_state(jax.random.key(0), model, (2, 16, 16, 3),
+                                   loop.create_optimizer(config.optim, schedule), model_config)
+  step = jax.jit(functools.partial(steps.train_step, loss_config=config.loss, preprocessing_mode='imagenet',
+                                   learning_rate_fn=schedule, axis_name=None))
+  return state, step
+
+
+def _fused_batch(num_videos: int = 6):
+  rng = np.random.default_rng(0)
+  return {'views': rng.integers(0, 256, size=(num_videos, 2, 2, 16, 16, 3), dtype=np.uint8),
+          'label': np.array([0, 1, 2, 0, 1, 2][:num_videos], np.int32)}
+
+
+def test_supcon_contrasts_the_two_fused_samplings_as_the_formula_says():
+  state, step = _fused_state()
+  batch = _fused_batch()
+  _, metrics = step(state, batch)
+  # The transcription: one fused projection per sampling of each video, stacked sampling-major; the two
+  # samplings of a video (and every same-class sampling) are the positives.
+  images = preprocessing.normalize(jnp.swapaxes(jnp.asarray(batch['views']), 0, 1).reshape((12, 2, 16, 16, 3)),
+                                   'imagenet')
+  outputs, _ = state.apply_fn({'params': state.params, 'batch_stats': state.batch_stats}, images, train=True,
+                              mutable=['batch_stats'])
+  z = np.asarray(outputs['projection'], np.float64)
+  assert z.shape == (12, 8)  # 2 samplings x 6 videos, one embedding each: pathways are not views
+  expected = supcon_reference(z, np.tile(batch['label'], 2), temperature=0.07)
+  assert float(metrics['loss']) == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_bfloat16_fused_run_trains_with_float32_state():
+  state, step = _fused_state('bfloat16')
+  batch = _fused_batch()
+  losses = []
+  for _ in range(3):
+    state, metrics = step(state, batch)
+    losses.append(float(metrics['loss']))
+  assert all(np.isfinite(losses)) and losses[-1] < losses[0], losses
+  assert {leaf.dtype for leaf in jax.tree.leaves(state.params)} == {jnp.dtype(jnp.float32)}
+  outputs = state.apply_fn({'params': state.params, 'batch_stats': state.batch_stats},
+                           jnp.asarray(batch['views'][:, 0], jnp.float32), train=False)
+  assert outputs['features'].dtype == jnp.float32 and outputs['features'].shape == (6, 2 * 32)
+
+
+# ----------------------------------------------------------------------------- runs and checks
+
+
+def test_a_fused_run_trains_evaluates_and_fine_tunes_on_fused_samples(tiny_config, tmp_path):
+  tiny_config.data.update(num_local_views=1, local_grid=1, fuse_local_views=True)
+  tiny_config.train.max_steps = 2
+  tiny_config.eval.update(num_test_clips=1, retrieval_ks=(1,), plots=False, finetune_epochs=1)
+  results = train.train_and_evaluate(tiny_config, str(tmp_path / 'run'))
+  assert 0.0 <= results['linear_probe_top1'] <= 1.0 and results['finetune_top1'] is not None
+  cost = results['compute']
+  assert cost['images_per_video'] == {'single_view': 2, 'averaged': 2}  # a grid + a local view per clip
+  assert cost['forward_gflops_per_video']['single_view'] == pytest.approx(2 * cost['forward_gflops_per_image'],
+                                                                          rel=1e-3)
+  assert results['settings']['fused_pathways'] == 2
+  # The inference API builds and embeds the same fused samples: evaluation's class for every test video.
+  from scfa_jax.inference import Predictor  # pylint: disable=g-import-not-at-top
+  from tests.test_inference import PROTOCOL, _split  # pylint: disable=g-import-not-at-top
+  predictor = Predictor.from_workdir(str(tmp_path / 'run'), storage_round_trip=False)
+  videos, labels, _ = _split(tiny_config, 'test')
+  names = predictor.class_names
+  for head, protocol in PROTOCOL.items():
+    predicted = [names.index(p.classes[0]) for p in predictor.classify(videos, top_k=1, head=head)]
+    matrix = np.zeros((len(names), len(names)), int)
+    np.add.at(matrix, (labels, predicted), 1)
+    assert matrix.tolist() == results['protocols'][protocol]['single_view']['confusion_matrix'], head
+
+
+@pytest.mark.parametrize('overrides,message', [
+    (dict(num_local_views=0), 'num_local_views=0'),
+    (dict(eval_local_views=1), 'eval.local_views=1'),
+    (dict(per_frame=True), 'per_frame=True'),
+    (dict(separate_pathways=True, init_from='/weights'), 'separate_pathways=True'),
+    (dict(fusion='sum'), "model.fusion='sum'"),
+])
+def test_fusion_settings_that_cannot_work_are_refused(overrides, message):
+  config = make_tiny_config('unused')
+  config.data.update(num_local_views=1, local_grid=1, fuse_local_views=True)
+  config.eval.local_views = overrides.pop('eval_local_views', 0)
+  config.data.num_local_views = overrides.pop('num_local_views', 1)
+  config.model.update(overrides)
+  found = config_validation.problems(config, device_count=1)
+  assert any(message in p for p in found), found
+
+
+def test_data_modules_never_import_the_config_validation_above_them():
+  """config_validation -> data.views -> data.augment must not lead back to config_validation."""
+  for name in ('augment', 'views', 'sampling', 'grid', 'preprocessing'):
+    with open(os.path.join(ROOT, 'scfa_jax', 'data', f'{name}.py')) as f:
+      tree = ast.parse(f.read())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names}
+    assert 'config_validation' not in imported, name
