@@ -106,6 +106,8 @@ def test_predict_program_exit_status(evaluated_workdir, clips):
   assert done.returncode == 1, done.stderr
   assert len(done.stdout.strip().splitlines()) == 3
   assert 'skipped' in done.stderr and 'broken.mp4' in done.stderr and 'Traceback' not in done.stderr
+  # Only the command's own lines: no TensorFlow/XLA C++ start-up lines (oneDNN, absl::InitializeLog).
+  assert 'oneDNN' not in done.stderr and 'absl::InitializeLog' not in done.stderr, done.stderr
 
 
 @pytest.mark.slow
