@@ -85,8 +85,10 @@ def evaluate(state: Any, builder: tfds.core.DatasetBuilder, config: ml_collectio
   labels = test['label']
   fitted: dict[str, Any] = {}
   protocols = score_frozen_protocols(train, test, config.eval, class_names, fitted=fitted)
-  save_heads = functools.partial(_save_heads, workdir, builder, config, train, fitted, step=step,
-                                 class_names=class_names, preprocessing_mode=preprocessing_mode)
+  # Gathered once (the clip ids read the train split), saved again with the fine-tune's folder once it exists.
+  head_contents = functools.cache(lambda: _head_contents(builder, config, train, fitted))
+  save_heads = functools.partial(_save_heads, workdir, config, head_contents, step=step, class_names=class_names,
+                                 preprocessing_mode=preprocessing_mode)
   if is_writer:
     save_heads()
   cost = _compute(state, config)
@@ -144,24 +146,31 @@ def evaluate(state: Any, builder: tfds.core.DatasetBuilder, config: ml_collectio
   return results
 
 
-def _save_heads(workdir: str, builder: tfds.core.DatasetBuilder, config: ml_collections.ConfigDict,
-                train: dict[str, Any], fitted: dict[str, Any], *, step: int, class_names: Sequence[str],
-                preprocessing_mode: str, finetune_dir: Optional[str] = None) -> None:
-  """Keeps the probe, the kNN memory and the fine-tune's folder in ``<workdir>/heads`` for inference."""
+def _head_contents(builder: tfds.core.DatasetBuilder, config: ml_collections.ConfigDict, train: dict[str, Any],
+                   fitted: dict[str, Any]) -> tuple[Optional[heads_lib.LinearProbe], Optional[heads_lib.Memory]]:
+  """The fitted linear probe and the kNN memory (train features, labels, clip ids), as inference reads them."""
+  probe = fitted.get('linear_probe')
+  memory = None
+  if len(train['label']) and _non_finite('features', {'train': train['features']}) is None:
+    clip_ids = heads_lib.split_clip_ids(builder, config.data.train_split, config.data.frames_key)
+    memory = heads_lib.Memory(features=np.asarray(train['features'], np.float32), labels=train['label'],
+                              clip_ids=clip_ids, k=config.eval.knn_k, temperature=config.eval.knn_temperature)
+  return (None if probe is None else heads_lib.LinearProbe.from_sklearn(probe)), memory
+
+
+def _save_heads(workdir: str, config: ml_collections.ConfigDict, contents: Any, *, step: int,
+                class_names: Sequence[str], preprocessing_mode: str, finetune_dir: Optional[str] = None) -> None:
+  """Keeps the probe, the kNN memory and the fine-tune's folder in ``<workdir>/heads`` for inference.
+
+  ``contents()`` gives ``_head_contents``' (probe, memory).
+  """
   try:
-    probe = fitted.get('linear_probe')
-    memory = None
-    if len(train['label']) and _non_finite('features', {'train': train['features']}) is None:
-      clip_ids = heads_lib.split_clip_ids(builder, config.data.train_split, config.data.frames_key)
-      memory = heads_lib.Memory(features=np.asarray(train['features'], np.float32), labels=train['label'],
-                                clip_ids=clip_ids,
-                                k=config.eval.knn_k, temperature=config.eval.knn_temperature)
+    probe, memory = contents()
     meta = heads_lib.build_meta(
         step=step, class_names=class_names, preprocessing_mode=preprocessing_mode,
         num_test_clips=config.eval.num_test_clips, local_views=config.eval.local_views,
         finetune_dir=None if finetune_dir is None else os.path.relpath(finetune_dir, workdir))
-    directory = heads_lib.save(workdir, meta=meta, probe=None if probe is None else
-                               heads_lib.LinearProbe.from_sklearn(probe), memory=memory)
+    directory = heads_lib.save(workdir, meta=meta, probe=probe, memory=memory)
     logging.info('Heads for inference written to %s.', directory)
   except Exception as e:  # pylint: disable=broad-except  (the heads never cost the accuracies)
     logging.warning('Heads for inference not saved: %s', e, exc_info=True)

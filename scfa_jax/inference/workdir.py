@@ -23,13 +23,12 @@ import orbax.checkpoint as ocp
 from etils import epath
 
 from scfa_jax import errors
-from scfa_jax.data import input_pipeline
 from scfa_jax.evaluation import heads as heads_lib
 from scfa_jax.evaluation import report
 from scfa_jax.models import scfa
 from scfa_jax.training import checkpointing
+from scfa_jax.training import workdir_config
 
-CONFIG_FILE = 'config.json'
 Variables = dict[str, Any]  # {'params': ..., 'batch_stats': ...} host arrays
 
 
@@ -49,7 +48,7 @@ class Model:
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
   """``<workdir>/config.json`` as a ConfigDict."""
-  path = os.path.join(workdir, CONFIG_FILE)
+  path = os.path.join(workdir, workdir_config.CONFIG_FILE)
   if not os.path.isdir(workdir):
     raise WorkdirError(f'{workdir}: no such workdir; pass the --workdir of a trained run.')
   if not os.path.isfile(path):
@@ -117,7 +116,7 @@ def restore(directory: str, model: scfa.SCFAModel, image_shape: tuple[int, ...],
       damaged.append(f'{path} ({type(e).__name__})')
       continue
     saved = {k: saved.get(k, {}) for k in expected}
-    difference = checkpointing._mismatch(saved, expected)  # pylint: disable=protected-access
+    difference = checkpointing.mismatch(saved, expected)
     if difference is not None:
       raise checkpointing.CheckpointMismatchError(
           f'The checkpoint {path} holds another model than {os.path.dirname(directory)}/config.json describes '

@@ -68,7 +68,7 @@ def _shapes(tree: PyTree) -> dict[tuple[str, ...], tuple[int, ...]]:
   return {key: tuple(getattr(leaf, 'shape', np.shape(leaf))) for key, leaf in flat.items()}
 
 
-def _mismatch(saved: PyTree, abstract: PyTree) -> Optional[str]:
+def mismatch(saved: PyTree, abstract: PyTree) -> Optional[str]:
   """A short description of how the saved tree differs from the configured one, or None."""
   ours, theirs = _shapes(abstract), _shapes(saved)
   diffs = [f'{"/".join(k)}: checkpoint {theirs.get(k, "absent")}, config {ours.get(k, "absent")}'
@@ -94,7 +94,7 @@ def _try_restore(manager: ocp.CheckpointManager, step: int, abstract: PyTree) ->
     saved = ocp.StandardCheckpointHandler().metadata(epath.Path(path) / ITEM).tree
   except Exception as e:  # pylint: disable=broad-except  # any unreadable metadata means a damaged step
     return None, f'unreadable metadata ({_first_line(e)})'
-  difference = _mismatch(saved, abstract)
+  difference = mismatch(saved, abstract)
   if difference is not None:
     raise CheckpointMismatchError(
         f'The checkpoint {path} was written by a different model configuration ({difference}). Run with the '
