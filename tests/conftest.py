@@ -1,10 +1,12 @@
 """Shared fixtures: a tiny prepared synthetic_motion dataset and a tiny training config.
 
-Also one XLA compilation cache for the whole test run: this process, the
-pytest-xdist workers and every subprocess a test starts inherit it through the
-environment (set here, before JAX is imported), so the many short runs of the
-same tiny programs compile once. Tests whose processes must not share it (gloo
-multi-process runs) remove ``CACHE_ENV`` from their subprocess environment.
+Also what makes the suite fast on 2 cores, all set here before JAX is imported so
+that the pytest-xdist workers and every subprocess a test starts inherit it:
+one XLA compilation cache for the whole run, so the many short runs of the same
+tiny programs compile once (tests whose processes must not share it, gloo
+multi-process runs, remove ``CACHE_ENV`` from their subprocess environment), and
+no LLVM optimisation of the compiled code. The xdist hooks below hand out the
+longest work units first and keep the users of ``evaluated_workdir`` on one worker.
 """
 
 import atexit
@@ -18,6 +20,11 @@ if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:  # the first process of the ru
   _CACHE_DIR = tempfile.mkdtemp(prefix='scfa_tests_jax_cache_')
   atexit.register(shutil.rmtree, _CACHE_DIR, ignore_errors=True)
   os.environ.update(dict(zip(CACHE_ENV, (_CACHE_DIR, '0', '0'))))
+
+# The suite compiles hundreds of tiny programs and runs each for a few steps, so LLVM's optimisation of the
+# generated code cost more than it saved (tests/test_train.py: 83 s of CPU -> 47 s). HLO passes (fusion, SPMD
+# partitioning, what the compiled-program tests read) still run. JAX_DISABLE_MOST_OPTIMIZATIONS=0 restores it.
+os.environ.setdefault('JAX_DISABLE_MOST_OPTIMIZATIONS', '1')
 
 import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -56,25 +63,51 @@ def pytest_xdist_auto_num_workers(config) -> int:  # pylint: disable=unused-argu
 
 
 SLOW_DEFAULT_SECONDS = 10  # what a test marked plainly @pytest.mark.slow is taken to cost
+QUICK_TEST_SECONDS = 0.5  # what an unmarked test is taken to cost
+# Modules that read the session's ``evaluated_workdir``: one xdist work unit, so one worker trains it once.
+EVALUATED_WORKDIR_USERS = ('test_evaluation_run.py', 'test_inference.py', 'test_inference_tools.py')
 
 
 def _expected_seconds(item: pytest.Item) -> float:
   marker = item.get_closest_marker('slow')
-  return 0.0 if marker is None else float(marker.kwargs.get('seconds', SLOW_DEFAULT_SECONDS))
+  return QUICK_TEST_SECONDS if marker is None else float(marker.kwargs.get('seconds', SLOW_DEFAULT_SECONDS))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-  """Longest modules first (by their tests' ``slow(seconds=...)``), so xdist's workers finish together.
+  """Longest work units first (by their tests' ``slow(seconds=...)``), so xdist's workers finish together.
 
-  ``--dist loadscope`` hands out whole modules in collection order; starting
-  the two-process run or the preemption module last would leave one worker
-  busy alone at the end. Order inside a module is kept.
+  ``--dist loadscope`` hands out whole work units (modules, see
+  :func:`work_unit`) in collection order (pyproject's ``--no-loadscope-reorder``
+  keeps this order instead of xdist's count of tests); starting the
+  two-process run or the preemption module last would leave one worker busy
+  alone at the end. Order inside a module is kept.
   """
   cost: dict[str, float] = {}
   for item in items:
-    cost[item.module.__name__] = cost.get(item.module.__name__, 0.0) + _expected_seconds(item)
-  first_seen = {name: i for i, name in reversed(list(enumerate(item.module.__name__ for item in items)))}
-  items.sort(key=lambda item: (-cost[item.module.__name__], first_seen[item.module.__name__]))
+    cost[work_unit(item.nodeid)] = cost.get(work_unit(item.nodeid), 0.0) + _expected_seconds(item)
+  first_seen = {name: i for i, name in reversed(list(enumerate(work_unit(item.nodeid) for item in items)))}
+  items.sort(key=lambda item: (-cost[work_unit(item.nodeid)], first_seen[work_unit(item.nodeid)]))
+
+
+def work_unit(nodeid: str) -> str:
+  """The xdist work unit of a test: its module, except that the ``evaluated_workdir`` users share one."""
+  module = nodeid.split('::', 1)[0]
+  return 'evaluated_workdir' if os.path.basename(module) in EVALUATED_WORKDIR_USERS else module
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+  """``--dist loadscope`` with :func:`work_unit`'s units: a session fixture is then built by one worker only."""
+  if config.getvalue('dist') != 'loadscope':
+    return None
+  from xdist.scheduler import LoadScopeScheduling  # pylint: disable=g-import-not-at-top
+
+  class WorkUnitScheduling(LoadScopeScheduling):
+
+    def _split_scope(self, nodeid: str) -> str:
+      return work_unit(nodeid)
+
+  return WorkUnitScheduling(config, log)
 
 
 def make_tiny_config(data_dir: str):
@@ -97,7 +130,9 @@ def tiny_config(tiny_data_dir):
 
 @pytest.fixture(scope='session')
 def evaluated_workdir(tiny_data_dir, tmp_path_factory):
-  """(config, workdir, results) of one tiny run, trained once per session for evaluation and inference tests.
+  """(config, workdir, results) of one tiny run, trained once per test run for evaluation and inference tests.
+
+  Once per run, not once per xdist worker: its users are one work unit (:func:`work_unit`).
 
   6 SupCon steps, every protocol with 2 test views, a 3-step fine-tune, figures, and the saved heads.
   test_evaluation_run.py's last test evaluates it again with another fine-tune (results.json and heads

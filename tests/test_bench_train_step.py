@@ -12,7 +12,7 @@ KEYS = ('backend', 'device_kind', 'jax_step_s', 'jax_grids_per_s', 'compile_s', 
         'torch_step_s', 'torch_grids_per_s', 'ratio', 'mfu')
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=24)
 def test_tiny_bench_jit_path_with_torch_and_end_to_end(tmp_path):
   """A tiny model through the jit path, the torch reference and the real pipeline + loop."""
   cmd = [sys.executable, '-m', 'scfa_jax.bench', 'train_step', '--depth=10', '--width=4', '--image_size=32',
@@ -34,7 +34,7 @@ def test_tiny_bench_jit_path_with_torch_and_end_to_end(tmp_path):
   assert 0.0 <= r['e2e_fraction_steps_waited'] <= 1.0, r
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=9)
 def test_without_torch_prints_the_install_hint():
   # In a child process: the bench modules define absl flags (--data_dir...) that other tools define too.
   code = ('import importlib.util\n'

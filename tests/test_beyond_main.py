@@ -28,7 +28,7 @@ def _run_main(tmp_path, config: str, *overrides: str) -> tuple[subprocess.Comple
     return proc, json.load(f)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=19)
 def test_multiscale_balanced_run_on_synthetic_detail(tmp_path):
   """configs/demo_multiscale.py shrunk: 4x4 grids of 8 px beside 2x2 local grids of 16 px, 2 classes x 4 videos."""
   proc, results = _run_main(tmp_path, 'configs/demo_multiscale.py', '--config.data.balanced_batches_per_class=4',
@@ -41,7 +41,7 @@ def test_multiscale_balanced_run_on_synthetic_detail(tmp_path):
   assert '1+1 local views' in proc.stdout + proc.stderr
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=19)
 def test_tsn_run_reports_its_classifier_and_the_compute_of_its_frames(tmp_path):
   """configs/demo_tsn.py shrunk (2x4 frames of 8 px, 2 steps) through main: trained, scored, costed per video."""
   _, results = _run_main(tmp_path, 'configs/demo_tsn.py')

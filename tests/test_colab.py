@@ -75,7 +75,7 @@ def _images(notebook) -> int:
   return sum('image/png' in output.get('data', {}) for cell in notebook.cells for output in cell.get('outputs', []))
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=25)
 def test_quickstart_trains_and_shows_results_and_figures(executed):
   text = _text(executed['quickstart'])
   assert 'linear probe' in text and 'kNN' in text  # the results table

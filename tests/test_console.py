@@ -59,7 +59,7 @@ def _run(tiny_data_dir, workdir, **env):
   return proc.stdout + proc.stderr
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=17)
 def test_quiet_console_of_a_run(tmp_path):
   """A first run: the dataset is built too, which TFDS announces with a "Downloading and preparing" banner."""
   output = _run(tmp_path / 'tfds', tmp_path / 'run', SCFA_VERBOSE='')
@@ -78,7 +78,7 @@ def test_quiet_console_of_a_run(tmp_path):
   assert all(re.match(r'\d\d:\d\d:\d\d ', line) for line in lines), output  # nothing but the run's lines
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=12)
 def test_verbose_console_brings_library_output_back(tiny_data_dir, tmp_path):
   output = _run(tiny_data_dir, tmp_path / 'run', SCFA_VERBOSE='1')
   assert re.search(r'^I\d{4} [\d:.]+ +\d+ \S+\.py:\d+\] step 1/3 ', output, re.M), output  # absl's line format

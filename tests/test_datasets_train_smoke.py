@@ -12,7 +12,7 @@ from tests import video_fixtures as vf
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=23)
 def test_main_builds_hmdb51_from_rar_archives_and_trains(tmp_path):
   templates = vf.VideoTemplates(tmp_path / 'templates', vf.HMDB51_LENGTHS)
   expected = vf.make_hmdb51(tmp_path / 'manual', templates, layout='rar')[1]

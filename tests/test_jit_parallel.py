@@ -19,7 +19,7 @@ def _run(dtype: str, script: str = 'jit_parity_script.py', devices: int = 8) -> 
   return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=35)
 def test_jit_matches_pmap_float32():
   r = _run('float32')
   assert r['num_devices'] == 8
@@ -62,7 +62,7 @@ def test_each_device_encodes_only_its_share_of_the_batch():
   assert r['embed'] == {'conv_batches': [per_device], 'moved': [], 'all_reduced': []}, r['embed']
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=17)
 def test_bfloat16_on_both_paths():
   r = _run('bfloat16')
   assert r['param_dtypes'] == ['float32'], r  # bf16 compute, float32 parameters
@@ -72,7 +72,7 @@ def test_bfloat16_on_both_paths():
   assert r['params_moved'] > 1e-5, r
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=12)
 def test_train_and_evaluate_runs_on_the_jit_path(tiny_config, tmp_path):
   """config.train.parallelism='jit' trains through the real loop, checkpoints and evaluates (pmap eval)."""
   from scfa_jax.training import train  # pylint: disable=g-import-not-at-top

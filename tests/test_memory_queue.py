@@ -29,7 +29,7 @@ def test_enqueue_is_first_in_first_out():
   np.testing.assert_array_equal(np.asarray(queue['projections'])[0], [20, 21])
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=26)
 def test_queue_is_the_same_on_eight_devices_as_on_one():
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=8', JAX_PLATFORMS='cpu',
              PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
@@ -43,7 +43,7 @@ def test_queue_is_the_same_on_eight_devices_as_on_one():
   assert abs(result['loss_multi'] - result['loss_single']) < 1e-5, result
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=11)
 def test_resume_with_a_queue_continues_exactly(tiny_config, tmp_path):
   tiny_config.loss.queue_size = 24
   tiny_config.eval.after_training = False

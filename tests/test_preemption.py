@@ -25,7 +25,7 @@ from tests.conftest import make_tiny_config
 from tests.conftest import without_compilation_cache
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EPOCHS = 10  # 3 steps per epoch: 30 steps, a checkpoint after each, so there is time to signal mid-run
+EPOCHS = 5  # 3 steps per epoch: 15 steps, a checkpoint after each, so there is time to signal mid-run (at step 4)
 LAST_STEP = 3 * EPOCHS
 
 
@@ -102,7 +102,7 @@ def _run(command, env) -> subprocess.CompletedProcess:
   return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=40)
 def test_sigterm_saves_the_step_exits_143_and_the_same_command_resumes(tiny_data_dir, tmp_path, cache_dir,
                                                                       uninterrupted):
   command, env = _command(tiny_data_dir, str(tmp_path / 'run')), _env(cache_dir)
@@ -124,7 +124,7 @@ def test_sigterm_saves_the_step_exits_143_and_the_same_command_resumes(tiny_data
   _assert_same_params(_final_params(str(tmp_path / 'run')), uninterrupted)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=25)
 def test_kill_9_mid_run_then_the_same_command_ends_as_an_uninterrupted_run(tiny_data_dir, tmp_path, cache_dir,
                                                                           uninterrupted):
   command, env = _command(tiny_data_dir, str(tmp_path / 'run')), _env(cache_dir)
@@ -138,7 +138,7 @@ def test_kill_9_mid_run_then_the_same_command_ends_as_an_uninterrupted_run(tiny_
   _assert_same_params(_final_params(str(tmp_path / 'run')), uninterrupted)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=8)
 def test_no_intact_checkpoint_is_one_line_exit_1(tiny_data_dir, tmp_path, cache_dir):
   """Every checkpoint emptied: one line naming them and the fix, no traceback, exit 1."""
   workdir = tmp_path / 'run'

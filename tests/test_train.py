@@ -26,7 +26,7 @@ def _scalars(workdir: str, tag: str) -> list[float]:
   return [value for _, value in _events(workdir, tag)]
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=13)
 def test_training_lowers_the_loss_and_writes_results(tiny_config, tmp_path):
   tiny_config.train.num_epochs = 12  # 36 steps of 8 videos
   workdir = str(tmp_path / 'run')
@@ -43,7 +43,7 @@ def test_training_lowers_the_loss_and_writes_results(tiny_config, tmp_path):
   assert 0.0 <= written['linear_probe_top1'] <= 1.0 and 0.0 <= written['knn_top1'] <= 1.0
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=9)
 def test_resume_continues_exactly_where_it_stopped(tiny_config, tmp_path):
   """A run stopped at step 4 and resumed to 6 ends with the parameters of an uninterrupted 6-step run."""
   tiny_config.eval.after_training = False  # 2 epochs = 6 steps
@@ -69,7 +69,7 @@ def test_resume_continues_exactly_where_it_stopped(tiny_config, tmp_path):
     np.testing.assert_allclose(a, b, atol=1e-6)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=10)
 def test_cross_entropy_baseline_trains(tiny_config, tmp_path):
   tiny_config.loss.name = 'cross_entropy'
   tiny_config.train.max_steps = 2

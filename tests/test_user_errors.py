@@ -48,7 +48,7 @@ def test_batch_not_divisible_by_the_devices(tmp_path):
   _assert_user_error(proc, 2, 'config.train.batch_size=33', 'multiple of the 2 devices')
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=15)
 def test_weights_of_another_model(tmp_path):
   weights = tmp_path / 'weights'
   weights.mkdir()
@@ -63,7 +63,7 @@ def test_weights_of_another_model(tmp_path):
   assert not (tmp_path / 'run').exists()
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=12)
 def test_missing_manual_folder(tmp_path):
   proc = run_main(DEMO, f'--workdir={tmp_path / "run"}', '--config.data.name=hmdb51',
                   '--config.data.builder_config=split1', f'--config.data.data_dir={tmp_path / "tfds"}')
@@ -86,7 +86,7 @@ def test_too_many_unreadable_clips(tmp_path):
   _assert_user_error(proc, 1, 'could not be decoded', 'wave/d.avi: OpenCV cannot open it', 'config.data.max_bad_fraction')
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=9)
 def test_unknown_split_is_refused_before_training(tmp_path, tiny_data_dir):
   workdir = tmp_path / 'run'
   proc = run_main(DEMO, f'--workdir={workdir}', f'--config.data.data_dir={tiny_data_dir}', *TINY,
@@ -95,7 +95,7 @@ def test_unknown_split_is_refused_before_training(tmp_path, tiny_data_dir):
   assert not (workdir / 'checkpoints').exists()
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=20)
 def test_a_changed_config_is_refused_unless_allowed(tmp_path, tiny_data_dir):
   workdir = tmp_path / 'run'
   common = (DEMO, f'--workdir={workdir}', f'--config.data.data_dir={tiny_data_dir}', *TINY,
