@@ -27,8 +27,7 @@ from scfa_jax.evaluation import plots
 from scfa_jax.evaluation import report
 from scfa_jax.evaluation import schema
 from scfa_jax.tools import show_grids
-
-CONFIG_FILE = 'config.json'
+from scfa_jax.training import workdir_config
 
 
 class PNG:
@@ -114,7 +113,7 @@ def load(workdir: str, config: Optional[ml_collections.ConfigDict] = None) -> Ru
   with open(results_path) as f:
     results = json.load(f)
   schema.validate(results)
-  config_path = os.path.join(workdir, CONFIG_FILE)
+  config_path = os.path.join(workdir, workdir_config.CONFIG_FILE)
   if os.path.isfile(config_path):
     with open(config_path) as f:
       config = ml_collections.ConfigDict(json.load(f))

@@ -97,6 +97,8 @@ def show_grids(config: ml_collections.ConfigDict, out: str, *, num_videos: int =
 def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  from scfa_jax import console  # pylint: disable=g-import-not-at-top
+  console.configure(filter_native_stderr=True)  # before TensorFlow starts: no C++ start-up lines
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tf.config.set_visible_devices([], 'GPU')
   config = FLAGS.config
