@@ -96,9 +96,9 @@ def _per_pathway_features(variables, x, model_config, *, separate: bool) -> list
   grid_model = scfa.create_model(model_config)
   per_pathway = []
   for p in range(x.shape[1]):
-    take = (lambda leaf, p=p: leaf[p]) if separate else (lambda leaf: leaf)
-    encoder = {'params': {'encoder': jax.tree.map(take, variables['params']['encoder'])},
-               'batch_stats': {'encoder': jax.tree.map(take, variables['batch_stats']['encoder'])}}
+    take = (lambda c, p=p: c[f'pathway{p}']) if separate else (lambda c: c)  # separate: ResNet p's own variables
+    encoder = {'params': {'encoder': take(variables['params']['encoder'])},
+               'batch_stats': {'encoder': take(variables['batch_stats']['encoder'])}}
     _, features = grid_model.bind(encoder).encoder(x[:, p])
     per_pathway.append(np.asarray(features))
   return per_pathway
