@@ -162,7 +162,7 @@ def _fused_batch(num_videos: int = 6):
           'label': np.array([0, 1, 2, 0, 1, 2][:num_videos], np.int32)}
 
 
-@pytest.mark.parametrize('pathway_aux_weight', [0.0, 0.5])
+@pytest.mark.parametrize('pathway_aux_weight', [0.0, pytest.param(0.5, marks=pytest.mark.slow(seconds=23))])
 def test_supcon_contrasts_the_two_fused_samplings_as_the_formula_says(pathway_aux_weight):
   state, step = _fused_state(pathway_aux_weight=pathway_aux_weight)
   batch = _fused_batch()
