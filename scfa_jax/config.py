@@ -79,6 +79,7 @@ def get_config() -> ml_collections.ConfigDict:
   loss.temperature = 0.07  # SupCon temperature (paper: 0.07).
   loss.base_temperature = 0.07  # SupCon scales the loss by temperature / base_temperature.
   loss.queue_size = 0  # SupCon cross-batch memory: the last K projections of earlier steps as extra contrasts; 0 = off.
+  loss.pathway_aux_weight = 0.0  # Fused samples: + weight x each pathway's own SupCon term (a head per pathway); 0 = off.
 
   config.optim = optim = ml_collections.ConfigDict()
   optim.learning_rate = 1e-4  # Peak Adam learning rate (scaled by nothing; set per batch size).

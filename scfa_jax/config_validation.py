@@ -91,6 +91,7 @@ RULES: tuple[Rule, ...] = (
     one_of('data.fuse_local_views', (False, True)),
     at_least('data.balanced_batches_per_class', 0),
     at_least('loss.queue_size', 0),
+    at_least('loss.pathway_aux_weight', 0),
     Rule('data.augment.crop_scale', _range_pair(0.0, 1.0), '(min, max) with 0 < min <= max <= 1'),
     Rule('data.augment.crop_ratio', _range_pair(0.0, None), '(min, max) with 0 < min <= max'),
     between('data.augment.brightness', 0.0, 1.0),
@@ -201,9 +202,14 @@ def _combination_problems(config: ml_collections.ConfigDict) -> list[str]:
 
 def _fusion_problems(config: ml_collections.ConfigDict) -> list[str]:
   """Fused multi-scale samples need local views to fuse, and carry them at evaluation too."""
+  aux_weight = _get(config, 'loss.pathway_aux_weight')[1]
   if _get(config, 'data.fuse_local_views')[1] is not True:
-    return []
+    return ([f'config.loss.pathway_aux_weight={aux_weight} adds per-pathway terms of fused samples: set '
+             'config.data.fuse_local_views=True (or the weight to 0).'] if _positive(aux_weight) else [])
   found = []
+  if _positive(aux_weight) and _get(config, 'loss.name')[1] != 'supcon':
+    found.append(f"config.loss.pathway_aux_weight={aux_weight} adds SupCon terms: it needs config.loss.name="
+                 "'supcon' (or the weight 0).")
   local_views = _get(config, 'data.num_local_views')[1]
   if not local_views:
     found.append(f'config.data.fuse_local_views=True fuses the global grid with local views, but '
@@ -216,6 +222,10 @@ def _fusion_problems(config: ml_collections.ConfigDict) -> list[str]:
     found.append('config.model.separate_pathways=True gives every pathway a ResNet of its own; ported weights '
                  '(config.model.init_from) fit one shared ResNet: set one of them off.')
   return found
+
+
+def _positive(value: Any) -> bool:
+  return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
 
 def _rule_problems(config: ml_collections.ConfigDict, rules: Sequence[Rule]) -> list[str]:

@@ -2,7 +2,8 @@
 
 Run by tests/test_jit_parallel.py with XLA_FLAGS=--xla_force_host_platform_device_count=8
 (the flag must be set before JAX starts, hence a separate process). Both paths also train a
-model of fused multi-scale samples (2 pathways, separate ResNets, attention fusion), keys ``fused_*``,
+model of fused multi-scale samples (2 pathways, separate ResNets, attention fusion, per-pathway
+auxiliary SupCon terms), keys ``fused_*``,
 and so does one device on the whole global batch (``fused_*_one``: 8 devices = 1 device).
 """
 
@@ -31,7 +32,8 @@ def run_path(parallelism: str, dtype: str, batch: dict, one_device: bool = False
                       fusion='attention', separate_pathways=True)
   dp = data_parallel.select(parallelism)
   pathways = batch['views'].shape[2] if batch['views'].ndim == 6 else 0  # [B, V, P, H, W, 3]: fused samples
-  model = scfa.create_model(config.model, axis_name=dp.axis_name, num_pathways=pathways)
+  config.loss.pathway_aux_weight = 0.5 if pathways else 0.0
+  model = scfa.create_model(config.model, axis_name=dp.axis_name, num_pathways=pathways, pathway_heads=bool(pathways))
   schedule = loop.learning_rate_schedule(config.optim, steps_per_epoch=1, total_steps=10)
   host_state = train.create_train_state(jax.random.key(0), model, batch['views'].shape[2:],
                                         loop.create_optimizer(config.optim, schedule), config.model)

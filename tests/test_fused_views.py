@@ -96,9 +96,9 @@ def _per_pathway_features(variables, x, model_config, *, separate: bool) -> list
   grid_model = scfa.create_model(model_config)
   per_pathway = []
   for p in range(x.shape[1]):
-    take = (lambda leaf, p=p: leaf[p]) if separate else (lambda leaf: leaf)
-    encoder = {'params': {'encoder': jax.tree.map(take, variables['params']['encoder'])},
-               'batch_stats': {'encoder': jax.tree.map(take, variables['batch_stats']['encoder'])}}
+    take = (lambda c, p=p: c[f'pathway{p}']) if separate else (lambda c: c)  # separate: ResNet p's own variables
+    encoder = {'params': {'encoder': take(variables['params']['encoder'])},
+               'batch_stats': {'encoder': take(variables['batch_stats']['encoder'])}}
     _, features = grid_model.bind(encoder).encoder(x[:, p])
     per_pathway.append(np.asarray(features))
   return per_pathway
@@ -127,10 +127,27 @@ def test_the_fused_feature_is_the_documented_fusion_of_pathways_encoded_one_by_o
   np.testing.assert_allclose(attention.apply(variables, x)['features'], expected, rtol=1e-5, atol=1e-6)
 
 
-def _fused_state(dtype: str = 'float32'):
+def test_pathway_heads_project_each_pathway_feature_on_its_own():
+  x = jax.random.uniform(jax.random.key(1), (3, 2, 16, 16, 3))
+  model = scfa.create_model(_model_config(), num_pathways=2, pathway_heads=True)
+  variables = model.init(jax.random.key(0), x)
+  per_pathway = _per_pathway_features(variables, x, _model_config(), separate=False)
+  projections = np.asarray(model.apply(variables, x)['pathway_projections'])
+  assert projections.shape == (3, 2, 8)
+  for p in range(2):
+    head = variables['params'][f'pathway_projection{p}']
+    h = np.maximum(per_pathway[p] @ head['dense1']['kernel'] + head['dense1']['bias'], 0)
+    z = h @ head['dense2']['kernel'] + head['dense2']['bias']
+    np.testing.assert_allclose(projections[:, p], z / np.linalg.norm(z, axis=1, keepdims=True), rtol=1e-5, atol=1e-6)
+  assert 'pathway_projections' not in scfa.create_model(_model_config(), num_pathways=2).apply(
+      {k: {n: v for n, v in c.items() if not n.startswith('pathway')} for k, c in variables.items()}, x)
+
+
+def _fused_state(dtype: str = 'float32', pathway_aux_weight: float = 0.0):
   model_config = _model_config(dtype=dtype)
-  model = scfa.create_model(model_config, num_pathways=2)
   config = make_tiny_config('')
+  config.loss.pathway_aux_weight = pathway_aux_weight
+  model = scfa.create_model(model_config, num_pathways=2, pathway_heads=pathway_aux_weight > 0)
   schedule = loop.learning_rate_schedule(config.optim, steps_per_epoch=1, total_steps=10)
   state = train.create_train_state(jax.random.key(0), model, (2, 16, 16, 3),
                                    loop.create_optimizer(config.optim, schedule), model_config)
@@ -145,8 +162,9 @@ def _fused_batch(num_videos: int = 6):
           'label': np.array([0, 1, 2, 0, 1, 2][:num_videos], np.int32)}
 
 
-def test_supcon_contrasts_the_two_fused_samplings_as_the_formula_says():
-  state, step = _fused_state()
+@pytest.mark.parametrize('pathway_aux_weight', [0.0, pytest.param(0.5, marks=pytest.mark.slow(seconds=23))])
+def test_supcon_contrasts_the_two_fused_samplings_as_the_formula_says(pathway_aux_weight):
+  state, step = _fused_state(pathway_aux_weight=pathway_aux_weight)
   batch = _fused_batch()
   _, metrics = step(state, batch)
   # The transcription: one fused projection per sampling of each video, stacked sampling-major; the two
@@ -157,7 +175,14 @@ def test_supcon_contrasts_the_two_fused_samplings_as_the_formula_says():
                               mutable=['batch_stats'])
   z = np.asarray(outputs['projection'], np.float64)
   assert z.shape == (12, 8)  # 2 samplings x 6 videos, one embedding each: pathways are not views
-  expected = supcon_reference(z, np.tile(batch['label'], 2), temperature=0.07)
+  labels = np.tile(batch['label'], 2)
+  expected = supcon_reference(z, labels, temperature=0.07)
+  if pathway_aux_weight:  # + the weight x each pathway's own SupCon term over the same two samplings
+    per_pathway = np.asarray(outputs['pathway_projections'], np.float64)
+    expected += pathway_aux_weight * sum(supcon_reference(per_pathway[:, p], labels, temperature=0.07)
+                                         for p in range(2))
+  else:
+    assert 'pathway_projections' not in outputs
   assert float(metrics['loss']) == pytest.approx(expected, rel=1e-5)
 
 
@@ -180,6 +205,7 @@ def test_a_bfloat16_fused_run_trains_with_float32_state():
 
 def test_a_fused_run_trains_evaluates_and_fine_tunes_on_fused_samples(tiny_config, tmp_path):
   tiny_config.data.update(num_local_views=1, local_grid=1, fuse_local_views=True)
+  tiny_config.loss.pathway_aux_weight = 0.5  # its per-pathway heads restore for inference, fine-tuning drops them
   tiny_config.train.max_steps = 2
   tiny_config.eval.update(num_test_clips=1, retrieval_ks=(1,), plots=False, finetune_epochs=1)
   results = train.train_and_evaluate(tiny_config, str(tmp_path / 'run'))
@@ -208,12 +234,18 @@ def test_a_fused_run_trains_evaluates_and_fine_tunes_on_fused_samples(tiny_confi
     (dict(per_frame=True), 'per_frame=True'),
     (dict(separate_pathways=True, init_from='/weights'), 'separate_pathways=True'),
     (dict(fusion='sum'), "model.fusion='sum'"),
+    (dict(pathway_aux_weight=-1.0), 'pathway_aux_weight=-1.0'),
+    (dict(pathway_aux_weight=0.5, loss_name='cross_entropy'), 'pathway_aux_weight=0.5 adds SupCon'),
+    (dict(pathway_aux_weight=0.5, fuse=False), 'pathway_aux_weight=0.5 adds per-pathway'),
 ])
 def test_fusion_settings_that_cannot_work_are_refused(overrides, message):
   config = make_tiny_config('unused')
   config.data.update(num_local_views=1, local_grid=1, fuse_local_views=True)
   config.eval.local_views = overrides.pop('eval_local_views', 0)
   config.data.num_local_views = overrides.pop('num_local_views', 1)
+  config.data.fuse_local_views = overrides.pop('fuse', True)
+  config.loss.pathway_aux_weight = overrides.pop('pathway_aux_weight', 0.0)
+  config.loss.name = overrides.pop('loss_name', 'supcon')
   config.model.update(overrides)
   found = config_validation.problems(config, device_count=1)
   assert any(message in p for p in found), found

@@ -140,7 +140,7 @@ def restore_encoder(workdir: str, config: ml_collections.ConfigDict, *, step: Op
   directory = os.path.join(os.path.abspath(workdir), 'checkpoints')
   classes = num_classes if config.loss.name == 'cross_entropy' else 0
   model = scfa.create_model(config.model, num_classes=classes, frame_grid=scfa.frame_grid_of(config),
-                            num_pathways=scfa.num_pathways_of(config))
+                            num_pathways=scfa.num_pathways_of(config), pathway_heads=scfa.pathway_heads_of(config))
   return restore(directory, model, scfa.input_shape_of(config), step=step)
 
 

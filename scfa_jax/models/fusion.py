@@ -66,16 +66,29 @@ def attention_weights(scores: Array, bias: Array) -> Array:
   return jax.nn.softmax(scores.astype(jnp.float32) + bias.astype(jnp.float32), axis=1)
 
 
-def separate_encoders(encoder_kwargs: dict[str, Any], num_pathways: int) -> nn.Module:
+class SeparateEncoders(nn.Module):
   """P ResNets with weights (and BatchNorm statistics) of their own, applied to [N, P, H, W, C].
 
-  One vmapped module: parameters get a leading pathway axis, and the P
-  encoders run as one batched program instead of P calls.
+  Pathway p's ResNet is the submodule ``pathway{p}``. A Python loop of P
+  ordinary ResNets, not one ``nn.vmap``ped ResNet: XLA:CPU runs the vmapped
+  (batched-weight) convolutions about 10x slower than the same FLOPs as plain
+  convolutions (``docs/multiscale.md``).
   """
-  encoders = nn.vmap(resnet.ResNet, in_axes=(1, None), out_axes=1,
-                     variable_axes={'params': 0, 'batch_stats': 0}, split_rngs={'params': True},
-                     axis_size=num_pathways)
-  return encoders(**encoder_kwargs)
+
+  encoder_kwargs: tuple[tuple[str, Any], ...]  # ResNet's keyword arguments, as sorted items (hashable)
+  num_pathways: int
+
+  @nn.compact
+  def __call__(self, x: Array, train: bool = False) -> tuple[None, Array]:
+    kwargs = dict(self.encoder_kwargs)
+    features = [resnet.ResNet(**kwargs, name=f'pathway{p}')(x[:, p], train=train)[1]
+                for p in range(self.num_pathways)]
+    return None, jnp.stack(features, axis=1)
+
+
+def separate_encoders(encoder_kwargs: dict[str, Any], num_pathways: int) -> nn.Module:
+  """The encoder of ``model.separate_pathways``: :class:`SeparateEncoders` for ``num_pathways`` pathways."""
+  return SeparateEncoders(tuple(sorted(encoder_kwargs.items())), num_pathways)
 
 
 def encode_pathways(encoder: nn.Module, x: Array, *, train: bool, separate: bool) -> Array:
@@ -83,7 +96,7 @@ def encode_pathways(encoder: nn.Module, x: Array, *, train: bool, separate: bool
 
   Shared weights: the N*P images go through the one encoder as one batch
   (BatchNorm statistics then span both scales). Separate weights: the
-  vmapped encoders of :func:`separate_encoders`, one per pathway.
+  encoders of :func:`separate_encoders`, one per pathway.
   """
   n, p = x.shape[:2]
   if separate:

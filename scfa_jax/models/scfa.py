@@ -56,7 +56,10 @@ class SCFAModel(nn.Module):
 
   A 5-D input [N, P, H, W, C] is a fused multi-scale sample
   (``data.fuse_local_views``): every pathway is encoded (``models.fusion``)
-  and ``features`` is their fusion, which the heads then see.
+  and ``features`` is their fusion, which the heads then see. With
+  ``pathway_heads``, ``pathway_projections`` [N, P, proj_dim] adds each
+  pathway's pooled feature through a projection head of its own (pathway p's
+  is ``pathway_projection{p}``), for the auxiliary per-pathway SupCon terms.
   """
 
   encoder: nn.Module
@@ -67,13 +70,19 @@ class SCFAModel(nn.Module):
   frame_grid: Optional[Tuple[int, int]] = None  # (rows, cols): TSN, every tile encoded as its own frame
   fusion: str = 'concat'  # fused samples: how pathway features become one (models.fusion.FUSIONS)
   separate_pathways: bool = False  # fused samples: ``encoder`` is models.fusion.separate_encoders
+  pathway_heads: bool = False  # fused samples: a projection head per pathway (loss.pathway_aux_weight)
 
   @nn.compact
   def __call__(self, x: Array, train: bool = False) -> dict[str, Array]:
     num_videos = x.shape[0]
+    extra = {}
     if x.ndim == 5:  # [N, P, H, W, C]: fused multi-scale samples
       pathways = fusion_lib.encode_pathways(self.encoder, x, train=train, separate=self.separate_pathways)
       features = fusion_lib.Fuse(self.fusion, name='fusion')(pathways)
+      if self.pathway_heads:  # each pathway's own SupCon term (auxiliary to the fused one) projects here
+        extra['pathway_projections'] = jnp.stack(
+            [ProjectionHead(self.proj_hidden_dim, self.proj_dim, name=f'pathway_projection{p}')(pathways[:, p])
+             for p in range(pathways.shape[1])], axis=1)
     else:
       if self.frame_grid:
         x = grid_to_frames(x, *self.frame_grid)
@@ -82,6 +91,7 @@ class SCFAModel(nn.Module):
     out = {
         'features': video_features,
         'projection': ProjectionHead(self.proj_hidden_dim, self.proj_dim, name='projection')(video_features),
+        **extra,
     }
     if self.num_classes:
       h = features  # per frame for TSN: the class scores are averaged, as TSN does, not the features
@@ -100,13 +110,16 @@ def _per_video_mean(per_image: Array, num_videos: int) -> Array:
 
 
 def create_model(model_config: ml_collections.ConfigDict, *, num_classes: int = 0, axis_name: Optional[str] = None,
-                 frame_grid: Optional[Tuple[int, int]] = None, num_pathways: int = 0) -> SCFAModel:
+                 frame_grid: Optional[Tuple[int, int]] = None, num_pathways: int = 0,
+                 pathway_heads: bool = False) -> SCFAModel:
   """Builds the SCFA model described by ``config.model``.
 
   ``frame_grid`` (rows, cols) makes it the TSN baseline; pass
   :func:`frame_grid_of` (config), which is None unless ``model.per_frame``.
   ``num_pathways`` P > 0 (:func:`num_pathways_of`) is a model of fused
   multi-scale samples; it only matters for ``model.separate_pathways``.
+  ``pathway_heads`` (:func:`pathway_heads_of`) adds the per-pathway
+  projection heads of ``loss.pathway_aux_weight``.
   """
   encoder_kwargs = dict(
       depth=model_config.depth,
@@ -129,6 +142,7 @@ def create_model(model_config: ml_collections.ConfigDict, *, num_classes: int = 
       frame_grid=tuple(frame_grid) if frame_grid else None,
       fusion=model_config.get('fusion', 'concat'),
       separate_pathways=separate,
+      pathway_heads=bool(num_pathways and pathway_heads),
   )
 
 
@@ -140,6 +154,11 @@ def frame_grid_of(config: ml_collections.ConfigDict) -> Optional[Tuple[int, int]
 def num_pathways_of(config: ml_collections.ConfigDict) -> int:
   """Pathways P of a fused sample (1 global grid + ``data.num_local_views``), or 0 when views are not fused."""
   return 1 + config.data.num_local_views if config.data.get('fuse_local_views') else 0
+
+
+def pathway_heads_of(config: ml_collections.ConfigDict) -> bool:
+  """Whether the model of ``config`` has per-pathway projection heads (fused, ``loss.pathway_aux_weight`` > 0)."""
+  return bool(num_pathways_of(config) and config.loss.get('pathway_aux_weight', 0.0) > 0)
 
 
 def input_shape_of(config: ml_collections.ConfigDict) -> Tuple[int, ...]:

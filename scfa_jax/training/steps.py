@@ -6,6 +6,7 @@ functions stay pure and testable on one device.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import jax
@@ -67,11 +68,20 @@ def global_view_major(x: Array, num_views: int, axis_name: str | None) -> Array:
 
 def compute_loss(outputs: dict[str, Array], labels: Array, loss_config: ml_collections.ConfigDict,
                  axis_name: str | None, queue: memory_queue.Queue | None = None) -> tuple[Array, dict[str, Array]]:
-  """The configured loss (this device's share of the global mean) and its extra metrics."""
+  """The configured loss (this device's share of the global mean) and its extra metrics.
+
+  Fused samples with per-pathway heads add ``loss.pathway_aux_weight`` x each pathway's own SupCon
+  term over the same two samplings (without the memory queue, which holds fused projections).
+  """
   if loss_config.name == 'supcon':
-    return losses.supcon_loss(outputs['projection'], labels, temperature=loss_config.temperature,
-                              base_temperature=loss_config.base_temperature, axis_name=axis_name,
-                              memory=memory_queue.contrasts(queue))
+    supcon = functools.partial(losses.supcon_loss, labels=labels, temperature=loss_config.temperature,
+                               base_temperature=loss_config.base_temperature, axis_name=axis_name)
+    loss, aux = supcon(outputs['projection'], memory=memory_queue.contrasts(queue))
+    if 'pathway_projections' in outputs:  # fused samples: each pathway's own term, over the same samplings
+      weight = loss_config.pathway_aux_weight
+      for p in range(outputs['pathway_projections'].shape[1]):
+        loss = loss + weight * supcon(outputs['pathway_projections'][:, p])[0]
+    return loss, aux
   if loss_config.name == 'cross_entropy':
     return losses.cross_entropy_loss(outputs['logits'], labels, axis_name=axis_name)
   raise ValueError(f"Unknown config.loss.name {loss_config.name!r}; expected 'supcon' or 'cross_entropy'.")
