@@ -162,7 +162,7 @@ def _fused_batch(num_videos: int = 6):
           'label': np.array([0, 1, 2, 0, 1, 2][:num_videos], np.int32)}
 
 
-@pytest.mark.parametrize('pathway_aux_weight', [0.0, pytest.param(0.5, marks=pytest.mark.slow(seconds=23))])
+@pytest.mark.parametrize('pathway_aux_weight', [0.0, pytest.param(0.5, marks=pytest.mark.slow(seconds=5))])
 def test_supcon_contrasts_the_two_fused_samplings_as_the_formula_says(pathway_aux_weight):
   state, step = _fused_state(pathway_aux_weight=pathway_aux_weight)
   batch = _fused_batch()
@@ -203,6 +203,7 @@ def test_a_bfloat16_fused_run_trains_with_float32_state():
 # ----------------------------------------------------------------------------- runs and checks
 
 
+@pytest.mark.slow(seconds=14)
 def test_a_fused_run_trains_evaluates_and_fine_tunes_on_fused_samples(tiny_config, tmp_path):
   tiny_config.data.update(num_local_views=1, local_grid=1, fuse_local_views=True)
   tiny_config.loss.pathway_aux_weight = 0.5  # its per-pathway heads restore for inference, fine-tuning drops them
