@@ -108,8 +108,7 @@ def finetune(pretrained: steps.TrainState, pretrained_step: int, builder: tfds.c
   optim_config.learning_rate = config.eval.finetune_learning_rate
   schedule = loop.learning_rate_schedule(optim_config, steps_per_epoch=steps_per_epoch, total_steps=total_steps)
 
-  model = scfa.create_model(config.model, num_classes=num_classes, axis_name=parallel.AXIS,
-                            frame_grid=scfa.frame_grid_of(config), num_pathways=scfa.num_pathways_of(config))
+  model = scfa.model_of(config, num_classes=num_classes, axis_name=parallel.AXIS, pathway_heads=False)
   init = jax.jit(functools.partial(model.init, train=False))
   variables = jax.device_get(init(jax.random.key(config.seed), jnp.zeros((1,) + scfa.input_shape_of(config),
                                                                           jnp.float32)))

@@ -139,14 +139,12 @@ def restore_encoder(workdir: str, config: ml_collections.ConfigDict, *, step: Op
   """The pre-trained model of ``workdir`` (with its classifier when it was trained with cross-entropy)."""
   directory = os.path.join(os.path.abspath(workdir), 'checkpoints')
   classes = num_classes if config.loss.name == 'cross_entropy' else 0
-  model = scfa.create_model(config.model, num_classes=classes, frame_grid=scfa.frame_grid_of(config),
-                            num_pathways=scfa.num_pathways_of(config), pathway_heads=scfa.pathway_heads_of(config))
+  model = scfa.model_of(config, num_classes=classes)
   return restore(directory, model, scfa.input_shape_of(config), step=step)
 
 
 def restore_finetuned(workdir: str, config: ml_collections.ConfigDict, finetune_dir: str, *,
                       num_classes: int) -> Model:
   """The fine-tuned model (encoder + classifier) whose folder ``heads.json`` names."""
-  model = scfa.create_model(config.model, num_classes=num_classes, frame_grid=scfa.frame_grid_of(config),
-                            num_pathways=scfa.num_pathways_of(config))
+  model = scfa.model_of(config, num_classes=num_classes, pathway_heads=False)
   return restore(os.path.join(workdir, finetune_dir, 'checkpoints'), model, scfa.input_shape_of(config))

@@ -146,6 +146,19 @@ def create_model(model_config: ml_collections.ConfigDict, *, num_classes: int = 
   )
 
 
+def model_of(config: ml_collections.ConfigDict, *, num_classes: int = 0, axis_name: Optional[str] = None,
+             pathway_heads: bool = True) -> SCFAModel:
+  """The model a run's whole ``config`` describes: :func:`create_model` with what the config implies.
+
+  The TSN frame grid, the fused pathways and the per-pathway heads are read
+  from ``config`` here, so every caller builds the same model (and a restore
+  finds the same variables). ``pathway_heads=False`` leaves out the training-only
+  per-pathway heads (fine-tuning drops them).
+  """
+  return create_model(config.model, num_classes=num_classes, axis_name=axis_name, frame_grid=frame_grid_of(config),
+                      num_pathways=num_pathways_of(config), pathway_heads=pathway_heads and pathway_heads_of(config))
+
+
 def frame_grid_of(config: ml_collections.ConfigDict) -> Optional[Tuple[int, int]]:
   """The (rows, cols) that ``create_model`` needs for ``model.per_frame`` (TSN); None for the grid method."""
   return (config.data.grid_rows, config.data.grid_cols) if config.model.get('per_frame') else None

@@ -110,9 +110,8 @@ def _set_up(config: ml_collections.ConfigDict, workdir: str, *, mode: str, allow
   steps_per_epoch = input_pipeline.steps_per_epoch(builder, config.data.train_split, local_batch)
   total_steps = config.train.num_epochs * steps_per_epoch
   preprocessing_mode = resolve_preprocessing(config)
-  model = scfa.create_model(config.model, num_classes=num_classes if config.loss.name == 'cross_entropy' else 0,
-                            axis_name=axis_name, frame_grid=scfa.frame_grid_of(config),
-                            num_pathways=scfa.num_pathways_of(config), pathway_heads=scfa.pathway_heads_of(config))
+  model = scfa.model_of(config, num_classes=num_classes if config.loss.name == 'cross_entropy' else 0,
+                        axis_name=axis_name)
   schedule = loop.learning_rate_schedule(config.optim, steps_per_epoch=steps_per_epoch, total_steps=total_steps)
   state = create_train_state(jax.random.key(config.seed), model, scfa.input_shape_of(config),
                              loop.create_optimizer(config.optim, schedule), config.model)
