@@ -72,6 +72,7 @@ def get_config() -> ml_collections.ConfigDict:
   model.per_frame = False
   model.fusion = 'concat'  # With data.fuse_local_views: concat (pathway features side by side) | attention.
   model.separate_pathways = False  # With data.fuse_local_views: one ResNet per pathway instead of a shared one.
+  model.local_feature_weight = 1.0  # Fused concat: the local views' features count this much in the video feature.
   model.init_from = ''  # Directory written by scfa_jax.tools.port_weights; '' = random init.
 
   config.loss = loss = ml_collections.ConfigDict()
@@ -79,7 +80,9 @@ def get_config() -> ml_collections.ConfigDict:
   loss.temperature = 0.07  # SupCon temperature (paper: 0.07).
   loss.base_temperature = 0.07  # SupCon scales the loss by temperature / base_temperature.
   loss.queue_size = 0  # SupCon cross-batch memory: the last K projections of earlier steps as extra contrasts; 0 = off.
-  loss.pathway_aux_weight = 0.0  # Fused samples: + weight x each pathway's own SupCon term (a head per pathway); 0 = off.
+  # Fused samples: + weight x the global grid's own SupCon term and each local view's (a head per weighted pathway).
+  loss.pathway_aux_weight = 0.0  # 0 = off.
+  loss.local_aux_weight = config_dict.placeholder(float)  # The local views' terms' weight; None = pathway_aux_weight.
 
   config.optim = optim = ml_collections.ConfigDict()
   optim.learning_rate = 1e-4  # Peak Adam learning rate (scaled by nothing; set per batch size).

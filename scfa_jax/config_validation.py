@@ -92,6 +92,8 @@ RULES: tuple[Rule, ...] = (
     at_least('data.balanced_batches_per_class', 0),
     at_least('loss.queue_size', 0),
     at_least('loss.pathway_aux_weight', 0),
+    Rule('loss.local_aux_weight', lambda v: v is None or v >= 0, 'None (= loss.pathway_aux_weight) or >= 0'),
+    positive('model.local_feature_weight'),
     Rule('data.augment.crop_scale', _range_pair(0.0, 1.0), '(min, max) with 0 < min <= max <= 1'),
     Rule('data.augment.crop_ratio', _range_pair(0.0, None), '(min, max) with 0 < min <= max'),
     between('data.augment.brightness', 0.0, 1.0),
@@ -202,14 +204,23 @@ def _combination_problems(config: ml_collections.ConfigDict) -> list[str]:
 
 def _fusion_problems(config: ml_collections.ConfigDict) -> list[str]:
   """Fused multi-scale samples need local views to fuse, and carry them at evaluation too."""
-  aux_weight = _get(config, 'loss.pathway_aux_weight')[1]
+  aux_weights = [(field, value) for field in ('loss.pathway_aux_weight', 'loss.local_aux_weight')
+                 for value in [_get(config, field)[1]] if _positive(value)]
+  feature_weight = _get(config, 'model.local_feature_weight')[1]
+  reweighted = _positive(feature_weight) and feature_weight != 1
   if _get(config, 'data.fuse_local_views')[1] is not True:
-    return ([f'config.loss.pathway_aux_weight={aux_weight} adds per-pathway terms of fused samples: set '
-             'config.data.fuse_local_views=True (or the weight to 0).'] if _positive(aux_weight) else [])
-  found = []
-  if _positive(aux_weight) and _get(config, 'loss.name')[1] != 'supcon':
-    found.append(f"config.loss.pathway_aux_weight={aux_weight} adds SupCon terms: it needs config.loss.name="
-                 "'supcon' (or the weight 0).")
+    found = [f'config.{field}={value} adds per-pathway terms of fused samples: set '
+             'config.data.fuse_local_views=True (or the weight to 0).' for field, value in aux_weights]
+    if reweighted:
+      found.append(f'config.model.local_feature_weight={feature_weight} weighs the local views of fused samples: '
+                   'set config.data.fuse_local_views=True (or the weight to 1).')
+    return found
+  found = [f"config.{field}={value} adds SupCon terms: it needs config.loss.name='supcon' (or the weight 0)."
+           for field, value in aux_weights if _get(config, 'loss.name')[1] != 'supcon']
+  fusion_name = _get(config, 'model.fusion')[1]
+  if reweighted and fusion_name != 'concat':
+    found.append(f"config.model.local_feature_weight={feature_weight} weighs the local views' half of a "
+                 f"concatenation, but config.model.fusion={fusion_name!r}: set fusion='concat' (or the weight to 1).")
   local_views = _get(config, 'data.num_local_views')[1]
   if not local_views:
     found.append(f'config.data.fuse_local_views=True fuses the global grid with local views, but '

@@ -33,7 +33,7 @@ def run_path(parallelism: str, dtype: str, batch: dict, one_device: bool = False
   dp = data_parallel.select(parallelism)
   pathways = batch['views'].shape[2] if batch['views'].ndim == 6 else 0  # [B, V, P, H, W, 3]: fused samples
   config.loss.pathway_aux_weight = 0.5 if pathways else 0.0
-  model = scfa.create_model(config.model, axis_name=dp.axis_name, num_pathways=pathways, pathway_heads=bool(pathways))
+  model = scfa.create_model(config.model, axis_name=dp.axis_name, num_pathways=pathways, pathway_heads=tuple(range(pathways)))
   schedule = loop.learning_rate_schedule(config.optim, steps_per_epoch=1, total_steps=10)
   host_state = train.create_train_state(jax.random.key(0), model, batch['views'].shape[2:],
                                         loop.create_optimizer(config.optim, schedule), config.model)

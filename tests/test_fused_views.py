@@ -116,6 +116,11 @@ def test_the_fused_feature_is_the_documented_fusion_of_pathways_encoded_one_by_o
                   'batch_stats': variables['batch_stats']}
   np.testing.assert_allclose(concat.apply(same_encoder, x)['features'], np.concatenate(per_pathway, axis=1),
                              rtol=1e-5, atol=1e-6)
+  # model.local_feature_weight scales the local view's half of the concatenation only.
+  weighted = scfa.create_model(_model_config(fusion='concat', separate_pathways=separate, local_feature_weight=0.5),
+                               num_pathways=2)
+  np.testing.assert_allclose(weighted.apply(same_encoder, x)['features'],
+                             np.concatenate([per_pathway[0], 0.5 * per_pathway[1]], axis=1), rtol=1e-5, atol=1e-6)
   if separate:
     return
   # Attention: softmax over pathways of w . f_p + b_p, then the weighted sum of the f_p.
@@ -127,27 +132,30 @@ def test_the_fused_feature_is_the_documented_fusion_of_pathways_encoded_one_by_o
   np.testing.assert_allclose(attention.apply(variables, x)['features'], expected, rtol=1e-5, atol=1e-6)
 
 
-def test_pathway_heads_project_each_pathway_feature_on_its_own():
+@pytest.mark.parametrize('heads', [(0, 1), (0,), (1,)])
+def test_pathway_heads_project_each_pathway_feature_on_its_own(heads):
   x = jax.random.uniform(jax.random.key(1), (3, 2, 16, 16, 3))
-  model = scfa.create_model(_model_config(), num_pathways=2, pathway_heads=True)
+  model = scfa.create_model(_model_config(), num_pathways=2, pathway_heads=heads)
   variables = model.init(jax.random.key(0), x)
+  assert {n for n in variables['params'] if n.startswith('pathway')} == {f'pathway_projection{p}' for p in heads}
   per_pathway = _per_pathway_features(variables, x, _model_config(), separate=False)
   projections = np.asarray(model.apply(variables, x)['pathway_projections'])
-  assert projections.shape == (3, 2, 8)
-  for p in range(2):
+  assert projections.shape == (3, len(heads), 8)
+  for i, p in enumerate(heads):
     head = variables['params'][f'pathway_projection{p}']
     h = np.maximum(per_pathway[p] @ head['dense1']['kernel'] + head['dense1']['bias'], 0)
     z = h @ head['dense2']['kernel'] + head['dense2']['bias']
-    np.testing.assert_allclose(projections[:, p], z / np.linalg.norm(z, axis=1, keepdims=True), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(projections[:, i], z / np.linalg.norm(z, axis=1, keepdims=True), rtol=1e-5, atol=1e-6)
   assert 'pathway_projections' not in scfa.create_model(_model_config(), num_pathways=2).apply(
       {k: {n: v for n, v in c.items() if not n.startswith('pathway')} for k, c in variables.items()}, x)
 
 
-def _fused_state(dtype: str = 'float32', pathway_aux_weight: float = 0.0):
+def _fused_state(dtype: str = 'float32', pathway_aux_weight: float = 0.0, local_aux_weight=None):
   model_config = _model_config(dtype=dtype)
   config = make_tiny_config('')
-  config.loss.pathway_aux_weight = pathway_aux_weight
-  model = scfa.create_model(model_config, num_pathways=2, pathway_heads=pathway_aux_weight > 0)
+  config.loss.update(pathway_aux_weight=pathway_aux_weight, local_aux_weight=local_aux_weight)
+  config.data.update(num_local_views=1, local_grid=1, fuse_local_views=True)
+  model = scfa.create_model(model_config, num_pathways=2, pathway_heads=scfa.pathway_heads_of(config))
   schedule = loop.learning_rate_schedule(config.optim, steps_per_epoch=1, total_steps=10)
   state = train.create_train_state(jax.random.key(0), model, (2, 16, 16, 3),
                                    loop.create_optimizer(config.optim, schedule), model_config)
@@ -162,9 +170,14 @@ def _fused_batch(num_videos: int = 6):
           'label': np.array([0, 1, 2, 0, 1, 2][:num_videos], np.int32)}
 
 
-@pytest.mark.parametrize('pathway_aux_weight', [0.0, pytest.param(0.5, marks=pytest.mark.slow(seconds=5))])
-def test_supcon_contrasts_the_two_fused_samplings_as_the_formula_says(pathway_aux_weight):
-  state, step = _fused_state(pathway_aux_weight=pathway_aux_weight)
+@pytest.mark.parametrize('pathway_aux_weight,local_aux_weight', [
+    (0.0, None),
+    pytest.param(0.5, None, marks=pytest.mark.slow(seconds=5)),  # every pathway's term, weight 0.5
+    pytest.param(0.5, 0.0, marks=pytest.mark.slow(seconds=5)),  # the global grid's term only
+    pytest.param(0.0, 0.25, marks=pytest.mark.slow(seconds=5)),  # the local view's term only
+])
+def test_supcon_contrasts_the_two_fused_samplings_as_the_formula_says(pathway_aux_weight, local_aux_weight):
+  state, step = _fused_state(pathway_aux_weight=pathway_aux_weight, local_aux_weight=local_aux_weight)
   batch = _fused_batch()
   _, metrics = step(state, batch)
   # The transcription: one fused projection per sampling of each video, stacked sampling-major; the two
@@ -177,10 +190,14 @@ def test_supcon_contrasts_the_two_fused_samplings_as_the_formula_says(pathway_au
   assert z.shape == (12, 8)  # 2 samplings x 6 videos, one embedding each: pathways are not views
   labels = np.tile(batch['label'], 2)
   expected = supcon_reference(z, labels, temperature=0.07)
-  if pathway_aux_weight:  # + the weight x each pathway's own SupCon term over the same two samplings
-    per_pathway = np.asarray(outputs['pathway_projections'], np.float64)
-    expected += pathway_aux_weight * sum(supcon_reference(per_pathway[:, p], labels, temperature=0.07)
-                                         for p in range(2))
+  # + each weighted pathway's own SupCon term over the same two samplings (a head only where the weight is > 0)
+  weights = {0: pathway_aux_weight, 1: pathway_aux_weight if local_aux_weight is None else local_aux_weight}
+  weighted = [p for p in (0, 1) if weights[p] > 0]
+  if weighted:
+    per_head = np.asarray(outputs['pathway_projections'], np.float64)
+    assert per_head.shape[1] == len(weighted)
+    expected += sum(weights[p] * supcon_reference(per_head[:, i], labels, temperature=0.07)
+                    for i, p in enumerate(weighted))
   else:
     assert 'pathway_projections' not in outputs
   assert float(metrics['loss']) == pytest.approx(expected, rel=1e-5)
@@ -238,6 +255,11 @@ def test_a_fused_run_trains_evaluates_and_fine_tunes_on_fused_samples(tiny_confi
     (dict(pathway_aux_weight=-1.0), 'pathway_aux_weight=-1.0'),
     (dict(pathway_aux_weight=0.5, loss_name='cross_entropy'), 'pathway_aux_weight=0.5 adds SupCon'),
     (dict(pathway_aux_weight=0.5, fuse=False), 'pathway_aux_weight=0.5 adds per-pathway'),
+    (dict(local_aux_weight=-0.5), 'local_aux_weight=-0.5'),
+    (dict(local_aux_weight=0.5, fuse=False), 'local_aux_weight=0.5 adds per-pathway'),
+    (dict(local_feature_weight=0.0), 'local_feature_weight=0.0'),
+    (dict(local_feature_weight=0.5, fusion='attention'), "local_feature_weight=0.5 weighs the local views' half"),
+    (dict(local_feature_weight=0.5, fuse=False), 'local_feature_weight=0.5 weighs the local views of fused'),
 ])
 def test_fusion_settings_that_cannot_work_are_refused(overrides, message):
   config = make_tiny_config('unused')
@@ -246,6 +268,7 @@ def test_fusion_settings_that_cannot_work_are_refused(overrides, message):
   config.data.num_local_views = overrides.pop('num_local_views', 1)
   config.data.fuse_local_views = overrides.pop('fuse', True)
   config.loss.pathway_aux_weight = overrides.pop('pathway_aux_weight', 0.0)
+  config.loss.local_aux_weight = overrides.pop('local_aux_weight', None)
   config.loss.name = overrides.pop('loss_name', 'supcon')
   config.model.update(overrides)
   found = config_validation.problems(config, device_count=1)

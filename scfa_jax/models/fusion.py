@@ -39,7 +39,14 @@ def fused_dim(feature_dim: int, num_pathways: int, fusion: str) -> int:
 class Fuse(nn.Module):
   """Pathway features [N, P, F] -> video features [N, fused_dim].
 
-  ``concat``: the pathways side by side (no parameters; pathway 0 first).
+  ``concat``: the pathways side by side (no parameters; pathway 0 first), the
+  local views' features times ``local_weight``. Why a weight: SupCon sees the
+  video feature only through the projection head, whose first Dense layer
+  absorbs any fixed scale of a half, so the loss cannot set how much each
+  half counts in the cosine similarities that kNN and retrieval read; where a
+  local view sees nothing of the class its half only adds noise to them
+  (``docs/multiscale.md``: 0.5 keeps ``synthetic_detail`` and closes most of
+  ``synthetic_motion``'s retrieval gap).
   ``attention``: a softmax over the P pathways of a learned score per pathway
   (one bias-free Dense(1) shared by the pathways, plus a learned bias per
   pathway: a shared bias would cancel in the softmax and get only round-off
@@ -48,11 +55,14 @@ class Fuse(nn.Module):
   """
 
   fusion: str = 'concat'
+  local_weight: float = 1.0  # concat: the local views' features are scaled by this (model.local_feature_weight)
 
   @nn.compact
   def __call__(self, features: Array) -> Array:
     n, p, f = features.shape
     if self.fusion == 'concat':
+      if self.local_weight != 1.0:
+        features = jnp.concatenate([features[:, :1], features[:, 1:] * self.local_weight], axis=1)
       return features.reshape(n, p * f)
     if self.fusion == 'attention':
       weights = attention_weights(nn.Dense(1, use_bias=False, name='fusion_score')(features)[..., 0],

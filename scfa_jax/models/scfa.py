@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Any, Optional, Sequence, Tuple
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -57,9 +57,10 @@ class SCFAModel(nn.Module):
   A 5-D input [N, P, H, W, C] is a fused multi-scale sample
   (``data.fuse_local_views``): every pathway is encoded (``models.fusion``)
   and ``features`` is their fusion, which the heads then see. With
-  ``pathway_heads``, ``pathway_projections`` [N, P, proj_dim] adds each
-  pathway's pooled feature through a projection head of its own (pathway p's
-  is ``pathway_projection{p}``), for the auxiliary per-pathway SupCon terms.
+  ``pathway_heads`` (pathway indices), ``pathway_projections`` [N, len(pathway_heads), proj_dim]
+  adds those pathways' pooled features, each through a projection head of its
+  own (pathway p's is ``pathway_projection{p}``), for the auxiliary per-pathway
+  SupCon terms.
   """
 
   encoder: nn.Module
@@ -70,7 +71,8 @@ class SCFAModel(nn.Module):
   frame_grid: Optional[Tuple[int, int]] = None  # (rows, cols): TSN, every tile encoded as its own frame
   fusion: str = 'concat'  # fused samples: how pathway features become one (models.fusion.FUSIONS)
   separate_pathways: bool = False  # fused samples: ``encoder`` is models.fusion.separate_encoders
-  pathway_heads: bool = False  # fused samples: a projection head per pathway (loss.pathway_aux_weight)
+  pathway_heads: Tuple[int, ...] = ()  # fused samples: pathways with a projection head of their own (aux terms)
+  local_feature_weight: float = 1.0  # fused concat: the local views' share of the video feature (models.fusion.Fuse)
 
   @nn.compact
   def __call__(self, x: Array, train: bool = False) -> dict[str, Array]:
@@ -78,11 +80,11 @@ class SCFAModel(nn.Module):
     extra = {}
     if x.ndim == 5:  # [N, P, H, W, C]: fused multi-scale samples
       pathways = fusion_lib.encode_pathways(self.encoder, x, train=train, separate=self.separate_pathways)
-      features = fusion_lib.Fuse(self.fusion, name='fusion')(pathways)
-      if self.pathway_heads:  # each pathway's own SupCon term (auxiliary to the fused one) projects here
+      features = fusion_lib.Fuse(self.fusion, self.local_feature_weight, name='fusion')(pathways)
+      if self.pathway_heads:  # each weighted pathway's own SupCon term (auxiliary to the fused one) projects here
         extra['pathway_projections'] = jnp.stack(
             [ProjectionHead(self.proj_hidden_dim, self.proj_dim, name=f'pathway_projection{p}')(pathways[:, p])
-             for p in range(pathways.shape[1])], axis=1)
+             for p in self.pathway_heads], axis=1)
     else:
       if self.frame_grid:
         x = grid_to_frames(x, *self.frame_grid)
@@ -111,15 +113,16 @@ def _per_video_mean(per_image: Array, num_videos: int) -> Array:
 
 def create_model(model_config: ml_collections.ConfigDict, *, num_classes: int = 0, axis_name: Optional[str] = None,
                  frame_grid: Optional[Tuple[int, int]] = None, num_pathways: int = 0,
-                 pathway_heads: bool = False) -> SCFAModel:
+                 pathway_heads: Sequence[int] = ()) -> SCFAModel:
   """Builds the SCFA model described by ``config.model``.
 
   ``frame_grid`` (rows, cols) makes it the TSN baseline; pass
   :func:`frame_grid_of` (config), which is None unless ``model.per_frame``.
   ``num_pathways`` P > 0 (:func:`num_pathways_of`) is a model of fused
   multi-scale samples; it only matters for ``model.separate_pathways``.
-  ``pathway_heads`` (:func:`pathway_heads_of`) adds the per-pathway
-  projection heads of ``loss.pathway_aux_weight``.
+  ``pathway_heads`` (:func:`pathway_heads_of`): the pathways that get a
+  projection head of their own, for the auxiliary terms of ``loss.pathway_aux_weight``
+  and ``loss.local_aux_weight``.
   """
   encoder_kwargs = dict(
       depth=model_config.depth,
@@ -142,7 +145,8 @@ def create_model(model_config: ml_collections.ConfigDict, *, num_classes: int = 
       frame_grid=tuple(frame_grid) if frame_grid else None,
       fusion=model_config.get('fusion', 'concat'),
       separate_pathways=separate,
-      pathway_heads=bool(num_pathways and pathway_heads),
+      pathway_heads=tuple(pathway_heads) if num_pathways else (),
+      local_feature_weight=float(model_config.get('local_feature_weight', 1.0)),
   )
 
 
@@ -156,7 +160,7 @@ def model_of(config: ml_collections.ConfigDict, *, num_classes: int = 0, axis_na
   per-pathway heads (fine-tuning drops them).
   """
   return create_model(config.model, num_classes=num_classes, axis_name=axis_name, frame_grid=frame_grid_of(config),
-                      num_pathways=num_pathways_of(config), pathway_heads=pathway_heads and pathway_heads_of(config))
+                      num_pathways=num_pathways_of(config), pathway_heads=pathway_heads_of(config) if pathway_heads else ())
 
 
 def frame_grid_of(config: ml_collections.ConfigDict) -> Optional[Tuple[int, int]]:
@@ -169,9 +173,33 @@ def num_pathways_of(config: ml_collections.ConfigDict) -> int:
   return 1 + config.data.num_local_views if config.data.get('fuse_local_views') else 0
 
 
-def pathway_heads_of(config: ml_collections.ConfigDict) -> bool:
-  """Whether the model of ``config`` has per-pathway projection heads (fused, ``loss.pathway_aux_weight`` > 0)."""
-  return bool(num_pathways_of(config) and config.loss.get('pathway_aux_weight', 0.0) > 0)
+def pathway_aux_weights(loss_config: ml_collections.ConfigDict, num_pathways: int) -> Tuple[float, ...]:
+  """The weight of each pathway's own SupCon term: the global grid's, then each local view's (0: no term).
+
+  ``loss.pathway_aux_weight`` weighs the global grid's term, and the local views'
+  too unless ``loss.local_aux_weight`` is set (None = the same weight).
+  """
+  global_weight = float(loss_config.get('pathway_aux_weight', 0.0))
+  local_weight = loss_config.get('local_aux_weight')
+  local_weight = global_weight if local_weight is None else float(local_weight)
+  return ((global_weight,) + (local_weight,) * (num_pathways - 1)) if num_pathways else ()
+
+
+def head_aux_weights(loss_config: ml_collections.ConfigDict, num_heads: int) -> Tuple[float, ...]:
+  """The weights of the terms of a model's ``num_heads`` per-pathway heads, in their order.
+
+  The heads are those of the pathways with a positive weight (:func:`pathway_heads_of`),
+  so the global grid's comes first when it has one and the rest are local views'.
+  """
+  global_weight, local_weight = pathway_aux_weights(loss_config, 2)
+  first = (global_weight,) if global_weight > 0 else ()
+  return first + (local_weight,) * (num_heads - len(first))
+
+
+def pathway_heads_of(config: ml_collections.ConfigDict) -> Tuple[int, ...]:
+  """The pathways of a fused model that get a projection head: those whose auxiliary term has a weight > 0."""
+  weights = pathway_aux_weights(config.loss, num_pathways_of(config))
+  return tuple(p for p, weight in enumerate(weights) if weight > 0)
 
 
 def input_shape_of(config: ml_collections.ConfigDict) -> Tuple[int, ...]:

@@ -17,6 +17,7 @@ from flax.training import train_state
 
 from scfa_jax import losses
 from scfa_jax.data import preprocessing
+from scfa_jax.models import scfa
 from scfa_jax.training import memory_queue
 from scfa_jax.training.parallel import AXIS
 
@@ -70,17 +71,19 @@ def compute_loss(outputs: dict[str, Array], labels: Array, loss_config: ml_colle
                  axis_name: str | None, queue: memory_queue.Queue | None = None) -> tuple[Array, dict[str, Array]]:
   """The configured loss (this device's share of the global mean) and its extra metrics.
 
-  Fused samples with per-pathway heads add ``loss.pathway_aux_weight`` x each pathway's own SupCon
-  term over the same two samplings (without the memory queue, which holds fused projections).
+  Fused samples with per-pathway heads add each weighted pathway's own SupCon term
+  (``scfa.head_aux_weights``: ``loss.pathway_aux_weight`` for the global grid,
+  ``loss.local_aux_weight`` for the local views) over the same two samplings
+  (without the memory queue, which holds fused projections).
   """
   if loss_config.name == 'supcon':
     supcon = functools.partial(losses.supcon_loss, labels=labels, temperature=loss_config.temperature,
                                base_temperature=loss_config.base_temperature, axis_name=axis_name)
     loss, aux = supcon(outputs['projection'], memory=memory_queue.contrasts(queue))
     if 'pathway_projections' in outputs:  # fused samples: each pathway's own term, over the same samplings
-      weight = loss_config.pathway_aux_weight
-      for p in range(outputs['pathway_projections'].shape[1]):
-        loss = loss + weight * supcon(outputs['pathway_projections'][:, p])[0]
+      weights = scfa.head_aux_weights(loss_config, outputs['pathway_projections'].shape[1])
+      for head, weight in enumerate(weights):
+        loss = loss + weight * supcon(outputs['pathway_projections'][:, head])[0]
     return loss, aux
   if loss_config.name == 'cross_entropy':
     return losses.cross_entropy_loss(outputs['logits'], labels, axis_name=axis_name)
