@@ -223,7 +223,8 @@ def test_a_bfloat16_fused_run_trains_with_float32_state():
 @pytest.mark.slow(seconds=14)
 def test_a_fused_run_trains_evaluates_and_fine_tunes_on_fused_samples(tiny_config, tmp_path):
   tiny_config.data.update(num_local_views=1, local_grid=1, fuse_local_views=True)
-  tiny_config.loss.pathway_aux_weight = 0.5  # its per-pathway heads restore for inference, fine-tuning drops them
+  tiny_config.loss.update(pathway_aux_weight=0.5, local_aux_weight=0.0)  # the global grid's head: restored, then dropped
+  tiny_config.model.local_feature_weight = 0.5  # evaluation and inference must see the same weighted feature
   tiny_config.train.max_steps = 2
   tiny_config.eval.update(num_test_clips=1, retrieval_ks=(1,), plots=False, finetune_epochs=1)
   results = train.train_and_evaluate(tiny_config, str(tmp_path / 'run'))
