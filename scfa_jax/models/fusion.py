@@ -45,8 +45,8 @@ class Fuse(nn.Module):
   absorbs any fixed scale of a half, so the loss cannot set how much each
   half counts in the cosine similarities that kNN and retrieval read; where a
   local view sees nothing of the class its half only adds noise to them
-  (``docs/multiscale.md``: 0.5 keeps ``synthetic_detail`` and closes most of
-  ``synthetic_motion``'s retrieval gap).
+  (``docs/multiscale.md``: 0.5 keeps ``synthetic_detail``'s accuracy and
+  closes ``synthetic_motion``'s retrieval gap to the grid alone).
   ``attention``: a softmax over the P pathways of a learned score per pathway
   (one bias-free Dense(1) shared by the pathways, plus a learned bias per
   pathway: a shared bias would cancel in the softmax and get only round-off
