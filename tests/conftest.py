@@ -82,11 +82,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
   two-process run or the preemption module last would leave one worker busy
   alone at the end. Order inside a module is kept.
   """
+  unit = {item.nodeid: work_unit(item.nodeid) for item in items}
   cost: dict[str, float] = {}
   for item in items:
-    cost[work_unit(item.nodeid)] = cost.get(work_unit(item.nodeid), 0.0) + _expected_seconds(item)
-  first_seen = {name: i for i, name in reversed(list(enumerate(work_unit(item.nodeid) for item in items)))}
-  items.sort(key=lambda item: (-cost[work_unit(item.nodeid)], first_seen[work_unit(item.nodeid)]))
+    cost[unit[item.nodeid]] = cost.get(unit[item.nodeid], 0.0) + _expected_seconds(item)
+  first_seen = {name: i for i, name in reversed(list(enumerate(unit[item.nodeid] for item in items)))}
+  items.sort(key=lambda item: (-cost[unit[item.nodeid]], first_seen[unit[item.nodeid]]))
 
 
 def work_unit(nodeid: str) -> str:
