@@ -44,7 +44,8 @@ class Rule:
 
 
 def one_of(field: str, values: Sequence[Any]) -> Rule:
-  return Rule(field, lambda v: v in values, f'one of {", ".join(repr(x) for x in values)}')
+  # Types count: ``1 in (False, True)`` holds in Python, and a 1 in a hand-written config.json is not a switch.
+  return Rule(field, lambda v: any(type(v) is type(x) and v == x for x in values), f'one of {", ".join(repr(x) for x in values)}')
 
 
 def at_least(field: str, low: float) -> Rule:

@@ -123,13 +123,27 @@ def test_the_fused_feature_is_the_documented_fusion_of_pathways_encoded_one_by_o
                              np.concatenate([per_pathway[0], 0.5 * per_pathway[1]], axis=1), rtol=1e-5, atol=1e-6)
   if separate:
     return
-  # Attention: softmax over pathways of w . f_p + b_p, then the weighted sum of the f_p.
+  # Attention: softmax over pathways of w . f_p + b_p, then the weighted sum of the f_p. The per-pathway bias is
+  # zero at initialisation, so set it (and a score kernel large enough to matter) before comparing.
   params = variables['params']['fusion']
-  scores = np.stack([f @ np.asarray(params['fusion_score']['kernel'])[:, 0] for f in per_pathway], 1)
-  weights = np.exp(scores + np.asarray(params['fusion_bias']))
+  bias = np.array([0.9, -1.4], np.float32)
+  kernel = np.asarray(params['fusion_score']['kernel']) * 5.0
+  variables = {**variables, 'params': {**variables['params'],
+                                       'fusion': {'fusion_score': {'kernel': kernel}, 'fusion_bias': bias}}}
+  scores = np.stack([f @ kernel[:, 0] for f in per_pathway], 1)
+  weights = np.exp(scores + bias)
   weights /= weights.sum(axis=1, keepdims=True)
+  assert np.ptp(weights[:, 0]) > 0.01 or abs(weights[0, 0] - 0.5) > 0.1  # the bias and the scores both matter
   expected = sum(weights[:, p:p + 1] * per_pathway[p] for p in range(2))
   np.testing.assert_allclose(attention.apply(variables, x)['features'], expected, rtol=1e-5, atol=1e-6)
+  # The bias is learned: the features' gradient with respect to it is not zero (nor equal for both pathways,
+  # which would cancel in the softmax).
+  def features_sum(fusion_bias):
+    fused = {**variables, 'params': {**variables['params'], 'fusion': {**variables['params']['fusion'],
+                                                                       'fusion_bias': fusion_bias}}}
+    return (attention.apply(fused, x)['features'] * np.arange(1, per_pathway[0].shape[1] + 1)).sum()
+  gradient = np.asarray(jax.grad(features_sum)(jnp.asarray(bias)))
+  assert np.all(np.abs(gradient) > 1e-4) and abs(gradient.sum()) < 1e-3 * np.abs(gradient).max(), gradient
 
 
 @pytest.mark.parametrize('heads', [(0, 1), (0,), (1,)])

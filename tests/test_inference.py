@@ -14,6 +14,7 @@ from scfa_jax import datasets
 from scfa_jax import errors
 from scfa_jax.datasets import common
 from scfa_jax.evaluation import heads as heads_lib
+from scfa_jax.evaluation import knn
 from scfa_jax.evaluation import linear_probe
 from scfa_jax.inference import Predictor
 from scfa_jax.inference import index
@@ -107,6 +108,14 @@ def test_classify_gives_evaluations_class_for_every_prepared_test_video(evaluate
   probabilities = np.asarray([[dict(zip(p.classes, p.probabilities))[n] for n in names] for p in got])
   np.testing.assert_array_equal(probabilities.argmax(1), expected.argmax(1))
   np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+  # The kNN head: evaluation's similarity-weighted vote on the same averaged features, normalised per video.
+  memory = predictor.heads.memory
+  votes = knn.knn_scores(memory.features, memory.labels, test['features'].mean(axis=1), k=memory.k,
+                         num_classes=6, temperature=memory.temperature)
+  got = predictor.classify(videos, top_k=6, head='knn')
+  knn_probabilities = np.asarray([[dict(zip(p.classes, p.probabilities))[n] for n in names] for p in got])
+  np.testing.assert_allclose(knn_probabilities.sum(axis=1), 1.0, atol=1e-6)
+  np.testing.assert_allclose(knn_probabilities, votes / votes.sum(axis=1, keepdims=True), atol=1e-5)
   for head, protocol in PROTOCOL.items():  # every head: evaluation's confusion matrix, video for video
     predicted = [names.index(p.classes[0]) for p in predictor.classify(videos, top_k=1, head=head)]
     matrix = np.zeros((6, 6), int)
