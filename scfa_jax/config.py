@@ -84,6 +84,9 @@ def get_config() -> ml_collections.ConfigDict:
   loss.name = 'supcon'  # supcon (the method) | cross_entropy (the CE-on-grids baseline).
   loss.temperature = 0.07  # SupCon temperature (paper: 0.07).
   loss.base_temperature = 0.07  # SupCon scales the loss by temperature / base_temperature.
+  # Who is a positive: label (SupCon, every same-class view) | video (instance contrast, no labels read: only the
+  # other samplings of the same video; everything else in the global batch and the queue is a negative).
+  loss.positives = 'label'
   loss.queue_size = 0  # SupCon cross-batch memory: the last K projections of earlier steps as extra contrasts; 0 = off.
   # Fused samples: + weight x the global grid's own SupCon term and each local view's (a head per weighted pathway).
   loss.pathway_aux_weight = 0.0  # 0 = off.

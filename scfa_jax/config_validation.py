@@ -31,6 +31,7 @@ from scfa_jax.models import resnet
 # 4x the paper's 16, is where one view's decode and the grid image's memory stop being practical.
 GRID_MIN, GRID_MAX = 1, 8
 LOSSES = ('supcon', 'cross_entropy')
+POSITIVES = ('label', 'video')
 DTYPES = ('float32', 'bfloat16')
 PARALLELISMS = ('pmap', 'jit')
 
@@ -114,6 +115,7 @@ RULES: tuple[Rule, ...] = (
     one_of('model.fusion', fusion.FUSIONS),
     one_of('model.separate_pathways', (False, True)),
     one_of('loss.name', LOSSES),
+    one_of('loss.positives', POSITIVES),
     positive('loss.temperature'),
     positive('loss.base_temperature'),
     positive('optim.learning_rate'),
@@ -191,6 +193,10 @@ def _combination_problems(config: ml_collections.ConfigDict) -> list[str]:
   queue_size = _get(config, 'loss.queue_size')[1]
   if queue_size and config.loss.name != 'supcon':
     found.append(f"config.loss.queue_size={queue_size} needs config.loss.name='supcon' (0 turns the queue off).")
+  positives = _get(config, 'loss.positives')[1]
+  if positives == 'video' and _get(config, 'loss.name')[1] != 'supcon':
+    found.append("config.loss.positives='video' (instance contrast) needs config.loss.name='supcon' "
+                 "(cross_entropy reads labels): set one of them.")
   if _get(config, 'train.parallelism')[1] == 'jit' and _get(config, 'model.sync_batch_norm')[1] is False:
     # The jit path is one global computation: its BatchNorm statistics are over the global batch by construction.
     found.append("config.model.sync_batch_norm=False needs config.train.parallelism='pmap' (the jit path's "

@@ -3,8 +3,9 @@
 Run by tests/test_jit_parallel.py with XLA_FLAGS=--xla_force_host_platform_device_count=8
 (the flag must be set before JAX starts, hence a separate process). Both paths also train a
 model of fused multi-scale samples (2 pathways, separate ResNets, attention fusion, per-pathway
-auxiliary SupCon terms), keys ``fused_*``,
-and so does one device on the whole global batch (``fused_*_one``: 8 devices = 1 device).
+auxiliary SupCon terms) self-supervised (instance contrast, ``loss.positives='video'``, with a memory
+queue), keys ``fused_*``, and so does one device on the whole global batch (``fused_*_one``: 8 devices =
+1 device, which a per-device video index as the instance label would break).
 """
 
 import functools
@@ -26,8 +27,10 @@ NUM_STEPS = 3
 QUEUE_SIZE = 200  # float32 runs push every view of the 3 steps' global batches into a SupCon memory queue
 
 
-def run_path(parallelism: str, dtype: str, batch: dict, one_device: bool = False, queue: bool = False) -> dict:
+def run_path(parallelism: str, dtype: str, batch: dict, one_device: bool = False, queue: bool = False,
+             instance: bool = False) -> dict:
   config = base_config.get_config()
+  config.loss.positives = 'video' if instance else 'label'
   config.model.update(depth=10, width=4, proj_hidden_dim=16, proj_dim=8, sync_batch_norm=True, dtype=dtype,
                       fusion='attention', separate_pathways=True)
   dp = data_parallel.select(parallelism)
@@ -80,8 +83,8 @@ def max_rel_diff(a, b) -> float:
 def fused_parity(dtype: str, rng: np.random.Generator, labels: np.ndarray) -> dict:
   """Fused samples [B, 2 samplings, 2 pathways, H, W, 3] on pmap, jit and one device."""
   batch = {'views': rng.integers(0, 256, size=(len(labels), 2, 2, 16, 16, 3), dtype=np.uint8), 'label': labels}
-  p, j = run_path('pmap', dtype, batch), run_path('jit', dtype, batch)
-  one = run_path('pmap', dtype, batch, one_device=True)
+  ssl = functools.partial(run_path, dtype=dtype, batch=batch, queue=True, instance=True)
+  p, j, one = ssl('pmap'), ssl('jit'), ssl('pmap', one_device=True)
   return {
       'fused_losses_pmap': p['losses'], 'fused_losses_jit': j['losses'], 'fused_losses_one': one['losses'],
       'fused_params_max_abs_diff_one': max_diff(p['state'].params, one['state'].params),
@@ -89,6 +92,7 @@ def fused_parity(dtype: str, rng: np.random.Generator, labels: np.ndarray) -> di
       'fused_params_max_abs_diff': max_diff(p['state'].params, j['state'].params),
       'fused_batch_stats_max_abs_diff': max_diff(p['state'].batch_stats, j['state'].batch_stats),
       'fused_params_moved': max_diff(j['state'].params, j['initial_params']),
+      'fused_queue_max_abs_diff_one': max_diff(p['state'].queue, one['state'].queue),
   }
 
 

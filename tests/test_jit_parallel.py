@@ -39,8 +39,8 @@ def test_jit_matches_pmap_float32():
   assert r['jit_params_replicated'], r
   # The SupCon memory queue holds the same entries in the same (global view-major) order on both paths.
   assert r['queue_filled'] == 3 * 16 * 2 and r['queue_max_abs_diff'] < 1e-5, r
-  # Fused multi-scale samples (separate ResNets per pathway, attention fusion): 8 devices on either path
-  # compute what one device computes on the whole global batch.
+  # Fused multi-scale samples (separate ResNets per pathway, attention fusion), self-supervised (instance
+  # contrast with a queue): 8 devices on either path compute what one device computes on the whole global batch.
   assert r['fused_params_moved'] > 1e-5, r
   assert r['fused_losses_pmap'] == pytest.approx(r['fused_losses_jit'], abs=1e-5), r
   assert r['fused_losses_pmap'] == pytest.approx(r['fused_losses_one'], abs=1e-5), r
@@ -48,6 +48,7 @@ def test_jit_matches_pmap_float32():
   assert r['fused_batch_stats_max_abs_diff'] < 1e-5, r
   assert r['fused_params_max_abs_diff_one'] < 1e-5, r
   assert r['fused_batch_stats_max_abs_diff_one'] < 1e-5, r
+  assert r['fused_queue_max_abs_diff_one'] < 1e-5, r
 
 
 def test_each_device_encodes_only_its_share_of_the_batch():

@@ -21,6 +21,9 @@ import jax.numpy as jnp
 import numpy as np
 
 Queue = dict[str, Any]
+# The label of entries that are never a positive: instance contrast queues its views with it, since a video's
+# index in the batch (its instance label) names another video at the next step.
+NEGATIVE = -1
 
 
 def init(size: int, dim: int) -> Queue:

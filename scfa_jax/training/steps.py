@@ -67,6 +67,17 @@ def global_view_major(x: Array, num_views: int, axis_name: str | None) -> Array:
   return jnp.swapaxes(per_view, 0, 1).reshape((num_views * d * (rows // num_views),) + x.shape[1:])
 
 
+def instance_ids(num_videos: int, axis_name: str | None) -> Array:
+  """This device's videos' indices in the global batch: the labels of instance contrast (``loss.positives='video'``).
+
+  Unique across devices and hosts (pmap's ``axis_index`` counts the devices of
+  every host), so two videos on different devices never count as one; the jit
+  path sees the global batch, whose row index is already unique.
+  """
+  offset = 0 if axis_name is None else jax.lax.axis_index(axis_name) * num_videos
+  return offset + jnp.arange(num_videos, dtype=jnp.int32)
+
+
 def compute_loss(outputs: dict[str, Array], labels: Array, loss_config: ml_collections.ConfigDict,
                  axis_name: str | None, queue: memory_queue.Queue | None = None) -> tuple[Array, dict[str, Array]]:
   """The configured loss (this device's share of the global mean) and its extra metrics.
@@ -108,7 +119,9 @@ def train_step(state: TrainState, batch: dict[str, Array], *, loss_config: ml_co
   # each device encodes only its own videos. SupCon and BatchNorm do not depend on the row order.
   video_major = axis_name is None
   num_views = batch['views'].shape[1]
-  images, labels = stack_views(batch['views'], batch['label'], video_major=video_major)
+  instance = loss_config.get('positives', 'label') == 'video'  # instance contrast never reads batch['label']
+  per_video = instance_ids(batch['views'].shape[0], axis_name) if instance else batch['label']
+  images, labels = stack_views(batch['views'], per_video, video_major=video_major)
   images = preprocessing.normalize(images, preprocessing_mode)
 
   def loss_fn(params):
@@ -126,6 +139,8 @@ def train_step(state: TrainState, batch: dict[str, Array], *, loss_config: ml_co
   new_state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
   if state.queue is not None:  # every device pushes the whole global batch, so the queues stay identical
     projections = jax.lax.stop_gradient(projections)
+    if instance:  # batch indices repeat every step: queued views are negatives only
+      labels = jnp.full_like(labels, memory_queue.NEGATIVE)
     if video_major:  # the queue holds the global batch view-major on both paths
       projections, labels = video_to_view_major(projections, num_views), video_to_view_major(labels, num_views)
     new_state = new_state.replace(queue=memory_queue.enqueue(
