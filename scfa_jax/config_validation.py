@@ -289,7 +289,8 @@ def dataset_problems(config: ml_collections.ConfigDict, split_sizes: Mapping[str
     found.append(_problem('data.frames_key', config.data.frames_key,
                           f'a feature of {dataset}: {", ".join(sorted(feature_names))}'))
   available = ', '.join(sorted(split_sizes))
-  for field in ('data.train_split', 'data.test_split'):
+  labelled = labels_lib.LABEL_KEY in feature_names  # without labels there is nothing to test: no test split needed
+  for field in ('data.train_split', 'data.test_split') if labelled else ('data.train_split',):
     _, split = _get(config, field)
     if split not in split_sizes:
       found.append(_problem(field, split, f'a split of {dataset}: {available}'))

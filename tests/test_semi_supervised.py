@@ -1,5 +1,7 @@
 """Labels optional: the labelled fraction (data.label_fraction), init from a workdir, datasets without labels."""
 
+import pathlib
+
 import jax
 import numpy as np
 import pytest
@@ -11,9 +13,13 @@ from scfa_jax.data import input_pipeline
 from scfa_jax.data import labels as labels_lib
 from scfa_jax.evaluation import schema
 from scfa_jax.evaluation import unlabelled
+from scfa_jax.inference import Predictor
+from scfa_jax.inference import predictor as predictor_lib
 from scfa_jax.models import scfa
 from scfa_jax.training import train
 from scfa_jax.training import warm_start
+from scfa_jax.tools import search
+from tests import video_fixtures as vf
 from tests.conftest import make_tiny_config
 
 LABELS = np.repeat(np.arange(3), [400, 250, 7])[np.random.default_rng(0).permutation(657)]
@@ -115,3 +121,44 @@ def test_results_without_labels_say_so_and_fit_the_schema():
   schema.validate(results)
   assert results['labels']['available'] is False and results['linear_probe_top1'] is None
   assert 'has no labels: nothing to score' in results['protocols']['knn']['reason']
+
+
+SAMPLES = pathlib.Path(__file__).resolve().parents[1].parent / 'shared' / 'real_samples' / 'hmdb51' / 'videos'
+
+
+@pytest.fixture(scope='module')
+def unlabelled_folder(tmp_path_factory):
+  """A flat folder of 3 videos: real HMDB51 clips (../shared/real_samples) where present, else written ones."""
+  folder = tmp_path_factory.mktemp('unlabelled')
+  real = sorted(SAMPLES.glob('*.avi'), key=lambda p: p.stat().st_size)[:3] if SAMPLES.is_dir() else []
+  for i, path in enumerate(real):
+    (folder / f'clip {i}.avi').symlink_to(path)
+  for i in range(len(real), 3):
+    vf.write_video(folder / f'clip {i}.avi', 12 + 4 * i, seed=i)
+  return folder
+
+
+@pytest.mark.slow(seconds=10)
+def test_unlabelled_folder_builds_trains_embeds_and_searches(unlabelled_folder, tmp_path):
+  config = make_tiny_config(str(tmp_path / 'tfds'))
+  config.data.update(name='video_folder', builder_config='', manual_dir=str(unlabelled_folder), shorter_side=16)
+  config.train.update(batch_size=2, num_epochs=2)
+  config.eval.update(batch_size=2, num_test_clips=1, plots=False, finetune_epochs=1)
+  builder = datasets.get_builder(config.data)  # no class subfolder: the unlabelled config, chosen by itself
+  assert builder.info.full_name.startswith('video_folder/unlabelled_s16')
+  assert not labels_lib.has_labels(builder.info) and builder.info.metadata['labelled'] is False
+  assert dict((k, v.num_examples) for k, v in builder.info.splits.items()) == {'train': 3}
+  with pytest.raises(errors.ConfigError, match=r"positives='label' reads labels, but video_folder/unlabelled"):
+    train.train_and_evaluate(config, str(tmp_path / 'refused'))
+  config.loss.positives = 'video'
+  workdir = str(tmp_path / 'run')
+  results = train.train_and_evaluate(config, workdir)  # fine-tuning is asked for, but there is nothing to tune on
+  assert results['step'] == 2 and results['num_train'] == 3 and results['labels']['available'] is False
+  assert 'has no labels: nothing to score' in results['protocols']['linear_probe']['reason']
+  predictor = Predictor.from_workdir(workdir)
+  clips = sorted(str(p) for p in unlabelled_folder.iterdir())
+  assert predictor.embed(clips[:1]).shape == (1, 32)
+  found = search.search(predictor, [clips[1]], search.load_index(predictor, None), k=3)[0]['neighbours']
+  assert found[0]['video'] == 'clip 1.avi' and found[0]['label'] == '' and found[0]['similarity'] > 0.99
+  with pytest.raises(predictor_lib.HeadError, match='trained and evaluated without labels'):
+    predictor.classify(clips[:1])
