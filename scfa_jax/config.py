@@ -23,6 +23,9 @@ def get_config() -> ml_collections.ConfigDict:
   data.manual_dir = ''  # Folder with the files a user downloaded by hand; set to build on first use.
   data.train_split = 'train'  # Split the encoder, probe and kNN memory are trained on.
   data.test_split = 'test'  # Held-out split that accuracies are reported on.
+  # Labels read: a stratified, seeded (config.seed) fraction of the train split's videos per class; a supervised
+  # loss, the probe, kNN, retrieval and fine-tuning see only those (docs/semi_supervised.md). 1.0 = all.
+  data.label_fraction = 1.0
   data.frames_key = 'frames'  # Feature holding the encoded frames ('video' for TFDS' ucf101).
   data.shorter_side = 0  # Real-video builds: >0 stores frames as <px> x <px> squares, as config '<config>_s<px>'; 0 = 56.
   data.max_bad_fraction = 0.01  # Real-video builds fail if more than this fraction of a split cannot be decoded.
@@ -76,7 +79,9 @@ def get_config() -> ml_collections.ConfigDict:
   # Momentum (key) encoder, MoCo: an EMA of encoder + projection heads computes the contrasts and fills the queue.
   model.momentum = 0.0  # EMA momentum, in [0, 1) (e.g. 0.99-0.999); 0 = off (contrasts from the trained encoder).
   model.momentum_schedule = 'cosine'  # cosine (from model.momentum up to 1 over training, BYOL/MoCo v3) | constant.
-  model.init_from = ''  # Directory written by scfa_jax.tools.port_weights; '' = random init.
+  # Directory written by scfa_jax.tools.port_weights, or a training workdir (its trained encoder: e.g. a
+  # self-supervised run to fine-tune on labels, docs/semi_supervised.md); '' = random init.
+  model.init_from = ''
 
   config.loss = loss = ml_collections.ConfigDict()
   loss.name = 'supcon'  # supcon (the method) | cross_entropy (the CE-on-grids baseline).

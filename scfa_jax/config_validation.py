@@ -20,6 +20,7 @@ from typing import Any, Callable, Mapping, Sequence
 import ml_collections
 
 from scfa_jax import errors
+from scfa_jax.data import labels as labels_lib
 from scfa_jax.data import preprocessing
 from scfa_jax.data import sampling
 from scfa_jax.data import views
@@ -76,6 +77,7 @@ RULES: tuple[Rule, ...] = (
     Rule('data.name', lambda v: bool(v), 'a dataset name, e.g. synthetic_motion, hmdb51 or any TFDS name'),
     Rule('data.train_split', lambda v: bool(v), 'a split name, e.g. train'),
     Rule('data.test_split', lambda v: bool(v), 'a split name, e.g. test'),
+    Rule('data.label_fraction', lambda v: 0.0 < v <= 1.0, 'in (0, 1]: the share of each class whose labels are read'),
     Rule('data.frames_key', lambda v: bool(v), 'the feature holding the frames, e.g. frames'),
     at_least('data.shorter_side', 0),
     between('data.max_bad_fraction', 0.0, 1.0),
@@ -320,14 +322,33 @@ def dataset_problems(config: ml_collections.ConfigDict, split_sizes: Mapping[str
     found.append(_problem('data.frames_key', config.data.frames_key,
                           f'a feature of {dataset}: {", ".join(sorted(feature_names))}'))
   available = ', '.join(sorted(split_sizes))
-  for field in ('data.train_split', 'data.test_split'):
+  labelled = labels_lib.LABEL_KEY in feature_names  # without labels there is nothing to test: no test split needed
+  for field in ('data.train_split', 'data.test_split') if labelled else ('data.train_split',):
     _, split = _get(config, field)
     if split not in split_sizes:
       found.append(_problem(field, split, f'a split of {dataset}: {available}'))
+  found += _label_problems(config, feature_names, dataset=dataset)
   train = config.data.train_split
   if train in split_sizes and split_sizes[train] // process_count < config.train.batch_size // process_count:
     found.append(_problem('train.batch_size', config.train.batch_size,
                           f'at most the {split_sizes[train]} videos of split {train!r} of {dataset}'))
+  return found
+
+
+def _label_problems(config: ml_collections.ConfigDict, feature_names: Sequence[str], *, dataset: str) -> list[str]:
+  """A dataset without labels (no 'label' feature) trains only with a loss that reads none."""
+  if labels_lib.LABEL_KEY in feature_names:
+    return []
+  found = []
+  if labels_lib.reads_labels(config):
+    loss = (f"config.loss.name={config.loss.name!r}" if config.loss.name != 'supcon'
+            else f"config.loss.positives={config.loss.get('positives', 'label')!r}")
+    found.append(f"{loss} reads labels, but {dataset} has none (unlabelled videos): set "
+                 "config.loss.name='supcon' and config.loss.positives='video' (self-supervised).")
+  fraction = labels_lib.fraction_of(config)
+  if fraction < 1.0:
+    found.append(f'config.data.label_fraction={fraction!r} takes a fraction of the labels, but {dataset} has '
+                 'none: set it to 1.0.')
   return found
 
 

@@ -17,11 +17,13 @@ import math
 
 import jax
 import ml_collections
+import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from scfa_jax import config_validation
 from scfa_jax.data import balanced
+from scfa_jax.data import labels as labels_lib
 from scfa_jax.data import perturbations
 from scfa_jax.data import pretext
 from scfa_jax.data import sampling
@@ -190,17 +192,38 @@ def _read(builder: tfds.core.DatasetBuilder, split: str, data_config: ml_collect
       decoders={key: tfds.decode.SkipDecoding()},
       read_config=tfds.ReadConfig(try_autocache=False),
   )
-  return ds.map(lambda ex: {key: ex[key], 'label': ex['label']})
+  if labels_lib.has_labels(builder.info):
+    return ds.map(lambda ex: {key: ex[key], 'label': ex['label']})
+  return ds.map(lambda ex: {key: ex[key], 'label': tf.constant(labels_lib.UNLABELLED, tf.int64)})
+
+
+def _host_parts(builder: tfds.core.DatasetBuilder, split: str, num_processes: int | None,
+                keep: np.ndarray | None) -> list[tuple[str, int, np.ndarray | None]]:
+  """(part, examples it serves, its kept positions relative to the part or None) per host."""
+  parts, offset, out = process_splits(builder, split, num_processes), 0, []
+  for part in parts:
+    size = builder.info.splits[part].num_examples
+    if keep is None:
+      out.append((part, size, None))
+    else:
+      local = keep[(keep >= offset) & (keep < offset + size)] - offset
+      out.append((part, len(local), local))
+    offset += size
+  return out
 
 
 def steps_per_epoch(builder: tfds.core.DatasetBuilder, split: str, local_batch_size: int,
-                    num_processes: int | None = None) -> int:
-  """Full local batches per epoch that *every* host can serve (hosts stay in lockstep)."""
-  smallest = min(builder.info.splits[s].num_examples for s in process_splits(builder, split, num_processes))
+                    num_processes: int | None = None, keep: np.ndarray | None = None) -> int:
+  """Full local batches per epoch that *every* host can serve (hosts stay in lockstep).
+
+  ``keep``: positions of the split to read (``data.labels``: the labelled fraction); None = all.
+  """
+  smallest = min(size for _, size, _ in _host_parts(builder, split, num_processes, keep))
   steps = smallest // local_batch_size
   if steps == 0:
+    what = 'examples' if keep is None else 'labelled examples (config.data.label_fraction)'
     raise ValueError(
-        f'Split {split!r} of {builder.info.full_name} has {smallest} examples per host, fewer than one '
+        f'Split {split!r} of {builder.info.full_name} has {smallest} {what} per host, fewer than one '
         f'batch of {local_batch_size}: lower config.train.batch_size.')
   return steps
 
@@ -238,6 +261,7 @@ def create_train_dataset(
     seed: int,
     start_step: int = 0,
     num_views: int | None = None,
+    keep: np.ndarray | None = None,
     process_index: int | None = None,
     num_processes: int | None = None,
     pretext_spec: pretext.Spec | None = None,
@@ -261,6 +285,8 @@ def create_train_dataset(
     num_views: global views per video and no local views (fine-tuning takes 1;
       fused samples keep their local views); None = ``view_counts(data_config)``,
       the encoder's training views.
+    keep: sorted positions of the split to train on (``data.labels.labelled_positions``:
+      the labelled fraction); None = every video.
     process_index: this host (default ``jax.process_index()``); tests set it.
     num_processes: hosts (default ``jax.process_count()``); tests set it.
     pretext_spec: temporal pretext tasks: each video gets one more view, the last, and
@@ -271,12 +297,14 @@ def create_train_dataset(
   if num_views is not None:  # fused samples keep their local views
     num_global, num_local = num_views, num_local if is_fused(data_config) else 0
   index, count = _host(process_index, num_processes)
-  split = process_splits(builder, data_config.train_split, count)[index]
-  per_epoch = steps_per_epoch(builder, data_config.train_split, local_batch_size, count) * local_batch_size
+  split, num_examples, local_keep = _host_parts(builder, data_config.train_split, count, keep)[index]
+  per_epoch = steps_per_epoch(builder, data_config.train_split, local_batch_size, count, keep) * local_batch_size
   base = _read(builder, split, data_config)
+  if local_keep is not None:
+    base = _kept(base, local_keep)
   host_seed = tf.constant([seed, index], tf.int64)
   if data_config.balanced_batches_per_class:
-    ds = balanced.balanced_examples(base, builder.info.splits[split].num_examples, frames_key=data_config.frames_key,
+    ds = balanced.balanced_examples(base, num_examples, frames_key=data_config.frames_key,
                                     per_class=data_config.balanced_batches_per_class,
                                     local_batch_size=local_batch_size, host_seed=host_seed, start_step=start_step)
   else:
@@ -287,6 +315,19 @@ def create_train_dataset(
               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   ds = ds.batch(local_batch_size, drop_remainder=True)
   return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _kept(base: tf.data.Dataset, positions: np.ndarray) -> tf.data.Dataset:
+  """The examples of ``base`` at ``positions`` (sorted, within this host's part), in order."""
+  kept = tf.constant(positions, tf.int64)
+
+  def is_kept(position: tf.Tensor, unused_example: dict) -> tf.Tensor:
+    return tf.reduce_any(tf.equal(kept, position))
+
+  def example_of(unused_position: tf.Tensor, example: dict) -> dict:
+    return example
+
+  return base.enumerate().filter(is_kept).map(example_of)
 
 
 def _shuffled_examples(base: tf.data.Dataset, data_config: ml_collections.ConfigDict, *, per_epoch: int,

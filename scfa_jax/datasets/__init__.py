@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import logging
 import os
+import pathlib
 from typing import Iterator
 
 import filelock
@@ -27,6 +28,7 @@ from scfa_jax.datasets.penn_action.penn_action import PennAction
 from scfa_jax.datasets.synthetic_detail.synthetic_detail import SyntheticDetail
 from scfa_jax.datasets.synthetic_motion.synthetic_motion import SyntheticMotion
 from scfa_jax.datasets.ucf101.ucf101 import Ucf101Manual
+from scfa_jax.datasets.video_folder import video_folder as video_folder_lib
 from scfa_jax.datasets.video_folder.video_folder import VideoFolder
 
 BUILDERS: dict[str, type[tfds.core.GeneratorBasedBuilder]] = {
@@ -78,6 +80,11 @@ def get_builder(data_config: ml_collections.ConfigDict) -> tfds.core.DatasetBuil
     kwargs['data_dir'] = os.path.expanduser(data_config.data_dir)
   if data_config.builder_config:
     kwargs['config'] = data_config.builder_config
+  elif data_config.name == 'video_folder' and data_config.manual_dir and video_folder_lib.is_unlabelled_folder(
+      pathlib.Path(os.path.expanduser(data_config.manual_dir))):
+    logging.info('%s holds videos and no class subfolder: building the unlabelled video_folder config.',
+                 data_config.manual_dir)
+    kwargs['config'] = video_folder_lib.UNLABELLED_CONFIG
   if data_config.name in BUILDERS:
     builder_cls = BUILDERS[data_config.name]
     if issubclass(builder_cls, ClipBuilder):  # Datasets decoded from real clips.

@@ -47,7 +47,7 @@ class Clip:
   """One clip to store: a video file, or a folder of frame images."""
 
   video_id: str  # Unique within the dataset; the example key and its 'video_id'.
-  label: int
+  label: int | None  # None in a dataset without labels.
   path: pathlib.Path
   expected_frames: int = 0  # Frame count the annotations state (0 = unknown); a mismatch is logged.
 
@@ -99,10 +99,10 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                                description=f'{config.description} Frames stored as {shorter_side}x{shorter_side} px squares.')
 
   def _clip_info(self, *, class_names: Sequence[str] | None, description: str,
-                 homepage: str = '', citation: str = '') -> tfds.core.DatasetInfo:
+                 homepage: str = '', citation: str = '', labelled: bool = True) -> tfds.core.DatasetInfo:
     """The DatasetInfo of a clip dataset; ``class_names=None`` lets ``_split_generators`` name them."""
     return self.dataset_info_from_configs(
-        features=common.video_features(class_names),
+        features=common.video_features(class_names, labelled=labelled),
         description=description,
         homepage=homepage or None,
         citation=citation or None,

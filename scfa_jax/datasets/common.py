@@ -34,20 +34,24 @@ DEFAULT_KEEP_ASPECT = False  # Square frames (as the paper's tiles); True keeps 
 DEFAULT_JPEG_QUALITY = 90
 
 
-def video_features(class_names: Sequence[str] | None) -> tfds.features.FeaturesDict:
+def video_features(class_names: Sequence[str] | None, *, labelled: bool = True) -> tfds.features.FeaturesDict:
   """The FeaturesDict every builder declares.
 
   ``class_names=None`` leaves the label names unset, for datasets whose classes
   are only known from the user's files; ``_split_generators`` then sets
-  ``self.info.features['label'].names``.
+  ``self.info.features['label'].names``. ``labelled=False`` declares no
+  ``label`` feature at all: the explicit form of a dataset without labels
+  (``data.labels.has_labels``).
   """
-  label = tfds.features.ClassLabel() if class_names is None else tfds.features.ClassLabel(names=list(class_names))
-  return tfds.features.FeaturesDict({
+  features = {
       FRAMES_KEY: tfds.features.Sequence(tfds.features.Tensor(shape=(), dtype=tf.string)),
-      'label': label,
       'video_id': tfds.features.Text(),
       'num_frames': tfds.features.Scalar(dtype=np.int32),
-  })
+  }
+  if labelled:
+    features['label'] = (tfds.features.ClassLabel() if class_names is None
+                         else tfds.features.ClassLabel(names=list(class_names)))
+  return tfds.features.FeaturesDict(features)
 
 
 def resize_shorter_side(frame: np.ndarray, shorter_side: int) -> np.ndarray:
@@ -104,19 +108,22 @@ def encode_frames(frames_rgb: Sequence[np.ndarray], *, shorter_side: int = DEFAU
   return encoded
 
 
-def make_example(frames_rgb: Sequence[np.ndarray], *, label: int | str, video_id: str,
+def make_example(frames_rgb: Sequence[np.ndarray], *, label: int | str | None, video_id: str,
                  shorter_side: int = DEFAULT_SHORTER_SIDE, jpeg_quality: int = DEFAULT_JPEG_QUALITY,
                  keep_aspect: bool = DEFAULT_KEEP_ASPECT) -> dict:
   """One example in the shared format, ready to yield from ``_generate_examples``.
 
-  See :func:`encode_frames` for ``shorter_side``, ``jpeg_quality`` and ``keep_aspect``.
+  See :func:`encode_frames` for ``shorter_side``, ``jpeg_quality`` and ``keep_aspect``; ``label=None``: a
+  dataset without labels (``video_features(labelled=False)``).
   """
   if len(frames_rgb) == 0:
     raise ValueError(f'Video {video_id!r} has no frames.')
-  return {
+  example = {
       FRAMES_KEY: encode_frames(frames_rgb, shorter_side=shorter_side, jpeg_quality=jpeg_quality,
                                 keep_aspect=keep_aspect),
-      'label': label,
       'video_id': video_id,
       'num_frames': len(frames_rgb),
   }
+  if label is not None:
+    example['label'] = label
+  return example

@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from scfa_jax.data import input_pipeline
+from scfa_jax.data import labels as labels_lib
 from scfa_jax.evaluation import compute
 from scfa_jax.evaluation import embeddings
 from scfa_jax.evaluation import figures
@@ -34,6 +35,7 @@ from scfa_jax.evaluation import report
 from scfa_jax.evaluation import retrieval
 from scfa_jax.evaluation import robustness
 from scfa_jax.evaluation import schema
+from scfa_jax.evaluation import unlabelled
 from scfa_jax.models import scfa
 from scfa_jax.training import parallel
 from scfa_jax.training import steps
@@ -67,7 +69,10 @@ def evaluate(state: Any, builder: tfds.core.DatasetBuilder, config: ml_collectio
   Returns:
     The results dict written to results.json.
   """
-  class_names = list(builder.info.features['label'].names)
+  if not labels_lib.has_labels(builder.info):
+    return unlabelled.evaluate(state, builder, config, preprocessing_mode=preprocessing_mode, workdir=workdir,
+                               step=step, save_heads=_save_heads)
+  class_names = labels_lib.class_names(builder.info)
   num_clips = config.eval.num_test_clips
   # The global clips, then any local views; a fused clip is P images.
   test_views = num_clips * max(scfa.num_pathways_of(config), 1) + config.eval.local_views
@@ -79,6 +84,7 @@ def evaluate(state: Any, builder: tfds.core.DatasetBuilder, config: ml_collectio
   extract = functools.partial(embeddings.extract, p_embed, builder=builder, data_config=config.data,
                               local_batch_size=config.eval.batch_size // jax.process_count())
   train = extract(state, split=config.data.train_split)
+  train, labels_entry = _labelled_part(train, config)
   test = _test_views(extract, state, config.data.test_split, num_clips, config.eval.local_views)
   logging.info('Embedded %d train and %d test videos (%d view(s) per test video).', len(train['label']),
                len(test['label']), test_views)
@@ -106,6 +112,7 @@ def evaluate(state: Any, builder: tfds.core.DatasetBuilder, config: ml_collectio
                                class_names=class_names, num_train=len(train['label']), test_labels=labels,
                                finetune_steps=finetune_steps)
     results['compute'] = cost
+    results['labels'] = labels_entry
     if robust is not None:
       results['robustness'] = robust
     return results
@@ -153,6 +160,8 @@ def _head_contents(builder: tfds.core.DatasetBuilder, config: ml_collections.Con
   memory = None
   if len(train['label']) and _non_finite('features', {'train': train['features']}) is None:
     clip_ids = heads_lib.split_clip_ids(builder, config.data.train_split, config.data.frames_key)
+    if 'position' in train:  # the labelled fraction
+      clip_ids = clip_ids[train['position']]
     memory = heads_lib.Memory(features=np.asarray(train['features'], np.float32), labels=train['label'],
                               clip_ids=clip_ids, k=config.eval.knn_k, temperature=config.eval.knn_temperature)
   return (None if probe is None else heads_lib.LinearProbe.from_sklearn(probe)), memory
@@ -174,6 +183,20 @@ def _save_heads(workdir: str, config: ml_collections.ConfigDict, contents: Any, 
     logging.info('Heads for inference written to %s.', directory)
   except Exception as e:  # pylint: disable=broad-except  (the heads never cost the accuracies)
     logging.warning('Heads for inference not saved: %s', e, exc_info=True)
+
+
+def _labelled_part(train: dict[str, np.ndarray],
+                   config: ml_collections.ConfigDict) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+  """The train videos whose labels may be read (``data.label_fraction``; the same ones training read) and
+  the results' ``labels`` entry. With a fraction < 1 the rows carry their split ``position``."""
+  fraction = labels_lib.fraction_of(config)
+  positions = None if fraction >= 1.0 else labels_lib.stratified_subset(train['label'], fraction, config.seed)
+  entry = {'available': True, **labels_lib.summary(positions, train['label'], fraction, config.seed)}
+  if positions is None:
+    return train, entry
+  logging.info('label_fraction %g: the probe, kNN, retrieval and fine-tuning use %d of the %d %s videos.',
+               fraction, len(positions), len(train['label']), config.data.train_split)
+  return {**{k: v[positions] for k, v in train.items()}, 'position': positions}, entry
 
 
 def _compute(state: Any, config: ml_collections.ConfigDict) -> Optional[dict[str, Any]]:

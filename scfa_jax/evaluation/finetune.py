@@ -29,6 +29,7 @@ import ml_collections
 import tensorflow_datasets as tfds
 
 from scfa_jax.data import input_pipeline
+from scfa_jax.data import labels as labels_lib
 from scfa_jax.models import scfa
 from scfa_jax.training import checkpointing
 from scfa_jax.training import loop
@@ -82,9 +83,13 @@ def graft_pretrained(init_params: dict[str, Any], pretrained_params: dict[str, A
 
 
 def num_steps(builder: tfds.core.DatasetBuilder, config: ml_collections.ConfigDict) -> tuple[int, int]:
-  """(steps per epoch, total steps) of fine-tuning: single-view batches of config.train.batch_size."""
+  """(steps per epoch, total steps) of fine-tuning: single-view batches of config.train.batch_size.
+
+  Epochs are over the labelled videos (``config.data.label_fraction``).
+  """
   local_batch = config.train.batch_size // jax.process_count()
-  per_epoch = input_pipeline.steps_per_epoch(builder, config.data.train_split, local_batch)
+  per_epoch = input_pipeline.steps_per_epoch(builder, config.data.train_split, local_batch,
+                                             keep=labels_lib.labelled_positions(builder, config))
   return per_epoch, config.eval.finetune_epochs * per_epoch
 
 
@@ -101,7 +106,7 @@ def finetune(pretrained: steps.TrainState, pretrained_step: int, builder: tfds.c
     preprocessing_mode: pixel normalisation of the backbone.
     workdir: the pre-training workdir.
   """
-  num_classes = builder.info.features['label'].num_classes
+  num_classes = len(labels_lib.class_names(builder.info))
   spec = input_pipeline.GridSpec.from_config(config.data)
   steps_per_epoch, total_steps = num_steps(builder, config)
   optim_config = ml_collections.ConfigDict(config.optim.to_dict())
@@ -133,7 +138,7 @@ def finetune(pretrained: steps.TrainState, pretrained_step: int, builder: tfds.c
                  config.eval.finetune_epochs, directory)
     dataset = input_pipeline.create_train_dataset(
         builder, config.data, local_batch_size=config.train.batch_size // jax.process_count(), seed=config.seed,
-        start_step=start_step, num_views=1)
+        start_step=start_step, num_views=1, keep=labels_lib.labelled_positions(builder, config))
     p_train_step = parallel.pmap_step(
         functools.partial(steps.train_step, loss_config=CROSS_ENTROPY, preprocessing_mode=preprocessing_mode,
                           learning_rate_fn=schedule, skip_nonfinite=config.train.skip_nonfinite_steps),

@@ -94,7 +94,7 @@ RESULTS_SCHEMA: dict[str, Any] = {
         'train_split': {'type': 'string', 'description': 'Split the encoder, probe, kNN memory and fine-tuning saw.'},
         'test_split': {'type': 'string', 'description': 'Held-out split every metric is computed on.'},
         'step': {'type': 'integer', 'minimum': 0, 'description': 'Pre-training step of the evaluated checkpoint.'},
-        'num_classes': {'type': 'integer', 'minimum': 1},
+        'num_classes': {'type': 'integer', 'minimum': 0, 'description': '0 for a dataset without labels.'},
         'class_names': {'type': 'array', 'items': {'type': 'string'}, 'description': 'Label order of every matrix.'},
         'num_train': {'type': 'integer', 'minimum': 0, 'description': 'Train videos embedded.'},
         'num_test': {'type': 'integer', 'minimum': 0, 'description': 'Test videos scored.'},
@@ -140,6 +140,22 @@ RESULTS_SCHEMA: dict[str, Any] = {
                                    'description': 'P > 0: every view scored is a fused sample of 1 global grid '
                                                   'and P-1 local views (data.fuse_local_views); 0 = unfused '
                                                   '(absent in older results).'},
+            },
+        },
+        'labels': {
+            'type': 'object',
+            'description': 'The labels the probe, kNN, retrieval and fine-tuning read (config.data.label_fraction); '
+                           'absent in results of older versions.',
+            'required': ['available', 'fraction', 'seed', 'num_labelled', 'num_train'],
+            'additionalProperties': False,
+            'properties': {
+                'available': {'type': 'boolean', 'description': 'False: the dataset has no labels (nothing scored).'},
+                'fraction': {'type': 'number', 'exclusiveMinimum': 0, 'maximum': 1},
+                'seed': {'type': 'integer', 'description': 'config.seed, which drew the stratified fraction.'},
+                'num_labelled': {'type': 'integer', 'minimum': 0, 'description': 'Train videos whose labels were read.'},
+                'num_train': {'type': 'integer', 'minimum': 0, 'description': 'Train videos embedded.'},
+                'min_per_class': {'type': 'integer', 'minimum': 0, 'description': 'Fewest labelled videos of a class.'},
+                'reason': {'type': 'string', 'description': 'Why nothing was scored (no labels).'},
             },
         },
         'figures': {

@@ -124,5 +124,5 @@ def nearest(index_features: np.ndarray, queries: np.ndarray, *, k: int,
 def from_memory(clip_ids: Sequence[str], labels: np.ndarray, features: np.ndarray,
                 class_names: Optional[Sequence[str]]) -> Index:
   """The train split's kNN memory (``evaluation.heads.Memory``) as an index."""
-  names = [class_names[int(i)] if class_names else str(int(i)) for i in labels]
+  names = ['' if int(i) < 0 else class_names[int(i)] if class_names else str(int(i)) for i in labels]  # -1: none
   return Index(names=[str(c) for c in clip_ids], labels=names, features=np.asarray(features, np.float32))

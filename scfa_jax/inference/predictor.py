@@ -202,6 +202,11 @@ class Predictor:
     available = self.available_heads()
     if head is not None and head not in HEADS:
       raise HeadError(f'--head={head!r} is not a head; expected one of {HEADS}.')
+    if not self.class_names:
+      where = self.workdir or 'this workdir'
+      raise HeadError(f'{where} was trained and evaluated without labels: classifying needs a head fitted on '
+                      'labels (embed and search work). Train one from it on labelled videos with '
+                      f'--config.model.init_from={where} (docs/semi_supervised.md).')
     if not available or (head is not None and head not in available):
       where = self.workdir or 'this workdir'
       if self.heads is None:

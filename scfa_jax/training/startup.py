@@ -14,6 +14,7 @@ import ml_collections
 import tensorflow_datasets as tfds
 
 from scfa_jax.data import input_pipeline
+from scfa_jax.data import labels as labels_lib
 
 
 def command_line(config_file: Optional[str], overrides: Mapping[str, Any]) -> str:
@@ -36,14 +37,21 @@ def devices_line(config: ml_collections.ConfigDict) -> str:
 
 
 def summary_lines(config: ml_collections.ConfigDict, builder: tfds.core.DatasetBuilder, *, workdir: str,
-                  start_step: int, last_step: int, preprocessing_mode: str) -> list[str]:
-  """Dataset and split sizes, devices and batch, steps and epochs, grid, workdir and the TensorBoard command."""
+                  start_step: int, last_step: int, preprocessing_mode: str, keep: Any = None) -> list[str]:
+  """Dataset and split sizes, devices and batch, steps and epochs, grid, workdir and the TensorBoard command.
+
+  ``keep``: the train split's positions trained on (the labelled fraction), None = all.
+  """
   data = config.data
   splits = builder.info.splits
-  num_classes = builder.info.features['label'].num_classes
-  sizes = ', '.join(f'{splits[s].num_examples} {s}' for s in (data.train_split, data.test_split))
+  classes = (f'{len(labels_lib.class_names(builder.info))} classes' if labels_lib.has_labels(builder.info)
+             else 'no labels')
+  sizes = ', '.join(f'{splits[s].num_examples} {s}' for s in (data.train_split, data.test_split) if s in splits)
+  if labels_lib.fraction_of(config) < 1.0 and labels_lib.has_labels(builder.info):
+    sizes += f' (label_fraction {labels_lib.fraction_of(config):g}: ' + (
+        f'trains on {len(keep)} labelled)' if keep is not None else 'labels unread in training)')
   local_batch = config.train.batch_size // jax.process_count()
-  per_epoch = input_pipeline.steps_per_epoch(builder, data.train_split, local_batch)
+  per_epoch = input_pipeline.steps_per_epoch(builder, data.train_split, local_batch, keep=keep)
   total = config.train.num_epochs * per_epoch
   if start_step >= last_step:
     progress = f'already at step {start_step}: nothing to train'
@@ -53,7 +61,7 @@ def summary_lines(config: ml_collections.ConfigDict, builder: tfds.core.DatasetB
     progress = 'starting at step 0'
   stop = f', stopping at step {last_step} (train.max_steps)' if last_step < total else ''
   return [
-      f'dataset {builder.info.full_name}: {num_classes} classes, {sizes} videos',
+      f'dataset {builder.info.full_name}: {classes}, {sizes} videos',
       devices_line(config),
       f'training: {config.loss.name}, {per_epoch} steps/epoch x {config.train.num_epochs} epochs = {total} steps'
       f'{stop}; {progress}',

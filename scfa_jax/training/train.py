@@ -23,6 +23,7 @@ from scfa_jax import config_validation
 from scfa_jax import datasets
 from scfa_jax import errors
 from scfa_jax.data import input_pipeline
+from scfa_jax.data import labels as labels_lib
 from scfa_jax.data import pretext
 from scfa_jax.evaluation import evaluate as evaluate_lib
 from scfa_jax.models import pretrained
@@ -35,6 +36,7 @@ from scfa_jax.training import momentum
 from scfa_jax.training import parallel
 from scfa_jax.training import startup
 from scfa_jax.training import steps
+from scfa_jax.training import warm_start
 from scfa_jax.training import workdir_config
 from scfa_jax.training import writer as writer_lib
 
@@ -48,7 +50,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     errors.MissingFilesError, errors.BadFilesError: ``model.init_from`` is not a ported backbone.
   """
   config_validation.validate(config, device_count=jax.device_count())
-  if config.model.init_from:
+  if warm_start.is_workdir(config.model.init_from):
+    warm_start.check(config, config.model.init_from)
+  elif config.model.init_from:
     pretrained.check_architecture(pretrained.read_metadata(config.model.init_from), config.model,
                                   config.model.init_from)
   resolve_preprocessing(config)  # an explicit mode that contradicts the weights
@@ -62,7 +66,9 @@ def create_train_state(rng: jax.Array, model: scfa.SCFAModel, image_shape: tuple
   """
   variables = jax.jit(functools.partial(model.init, train=False))(rng, jnp.zeros((1,) + image_shape, jnp.float32))
   variables = jax.device_get(variables)
-  if model_config.init_from:
+  if warm_start.is_workdir(model_config.init_from):
+    variables = warm_start.load(variables, ml_collections.ConfigDict({'model': model_config}))
+  elif model_config.init_from:
     variables = pretrained.load_encoder(variables, model_config)
   state = steps.TrainState.create(apply_fn=model.apply, params=variables['params'], tx=tx,
                                   batch_stats=variables.get('batch_stats', {}))
@@ -79,6 +85,10 @@ def momentum_schedule(config: ml_collections.ConfigDict, total_steps: int):
 
 def resolve_preprocessing(config: ml_collections.ConfigDict) -> str:
   """The pixel normalisation the backbone expects (from the ported weights' metadata when present)."""
+  if warm_start.is_workdir(config.model.init_from):
+    if config.data.preprocessing == 'auto':
+      return warm_start.preprocessing(config.model.init_from)
+    return config.data.preprocessing
   return pretrained.preprocessing_for(config.model, config.data.preprocessing)
 
 
@@ -92,6 +102,7 @@ class _Run(NamedTuple):
   preprocessing_mode: str
   local_batch: int
   total_steps: int  # the schedule's length: num_epochs of the train split
+  keep: Any  # positions of the train split trained on (the labelled fraction), None = all
 
 
 def _checkpoint_dir(workdir: str) -> str:
@@ -113,10 +124,16 @@ def _set_up(config: ml_collections.ConfigDict, workdir: str, *, mode: str, allow
   config_validation.validate_dataset(config, {name: split.num_examples for name, split in builder.info.splits.items()},
                                      list(builder.info.features), dataset=builder.info.full_name,
                                      process_count=jax.process_count())
-  num_classes = builder.info.features['label'].num_classes
-  spec = input_pipeline.GridSpec.from_config(config.data)
+  labelled = labels_lib.labelled_positions(builder, config)  # checks data.label_fraction against the classes
+  keep = labelled if labels_lib.reads_labels(config) else None  # self-supervised: every train video
+  num_classes = len(labels_lib.class_names(builder.info))
   local_batch = config.train.batch_size // jax.process_count()
-  steps_per_epoch = input_pipeline.steps_per_epoch(builder, config.data.train_split, local_batch)
+  try:
+    steps_per_epoch = input_pipeline.steps_per_epoch(builder, config.data.train_split, local_batch, keep=keep)
+    if config.eval.after_training and config.eval.finetune_epochs > 0:  # fine-tuning reads the labelled videos
+      input_pipeline.steps_per_epoch(builder, config.data.train_split, local_batch, keep=labelled)
+  except ValueError as e:  # the labelled fraction holds fewer videos than a batch
+    raise errors.ConfigError(str(e)) from None
   total_steps = config.train.num_epochs * steps_per_epoch
   preprocessing_mode = resolve_preprocessing(config)
   model = scfa.model_of(config, num_classes=num_classes if config.loss.name == 'cross_entropy' else 0,
@@ -130,7 +147,7 @@ def _set_up(config: ml_collections.ConfigDict, workdir: str, *, mode: str, allow
     state = state.replace(momentum_params=jax.tree.map(lambda x: x.copy(), state.params))
   manager = checkpointing.create_manager(workdir, config.ckpt)
   state = checkpointing.restore_latest(manager, state)
-  return _Run(builder, schedule, state, manager, preprocessing_mode, local_batch, total_steps)
+  return _Run(builder, schedule, state, manager, preprocessing_mode, local_batch, total_steps, keep)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
@@ -157,7 +174,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   # stopped by it and resumed later follows the same learning-rate curve.
   last_step = min(run.total_steps, config.train.max_steps) if config.train.max_steps > 0 else run.total_steps
   startup.log_summary(startup.summary_lines(config, run.builder, workdir=workdir, start_step=start_step,
-                                            last_step=last_step, preprocessing_mode=run.preprocessing_mode))
+                                            last_step=last_step, preprocessing_mode=run.preprocessing_mode,
+                                            keep=run.keep))
   writer = writer_lib.create_writer(workdir)
   if start_step == 0:
     writer.write_hparams({k: v for k, v in traverse_util.flatten_dict(config.to_dict(), sep='.').items()
@@ -168,7 +186,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   if start_step < last_step:
     pretext_spec = pretext.Spec.from_config(config.loss)
     dataset = input_pipeline.create_train_dataset(run.builder, config.data, local_batch_size=run.local_batch,
-                                                  seed=config.seed, start_step=start_step, pretext_spec=pretext_spec)
+                                                  seed=config.seed, start_step=start_step, keep=run.keep,
+                                                  pretext_spec=pretext_spec)
     p_train_step = dp.compile_step(
         functools.partial(steps.train_step, loss_config=config.loss, preprocessing_mode=run.preprocessing_mode,
                           learning_rate_fn=run.schedule, axis_name=dp.axis_name,

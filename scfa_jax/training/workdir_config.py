@@ -40,6 +40,7 @@ FREE_FIELDS = frozenset({
 })
 # Only the fine-tune reads it when pre-training has no classifier; fine-tunes are keyed by it.
 HEAD_FIELD = 'model.classifier_hidden_dim'
+LABEL_FRACTION_FIELD = 'data.label_fraction'
 _ABSENT = '<absent>'
 
 
@@ -76,6 +77,8 @@ def is_free(key: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
   """Whether ``key`` may differ between runs in one workdir (``old``/``new``: flat configs)."""
   if key.startswith(FREE_SECTIONS) or key in FREE_FIELDS:
     return True
+  if key == LABEL_FRACTION_FIELD:  # a model that never read labels: only the probe, kNN and fine-tune read them
+    return all(c.get('loss.name') == 'supcon' and c.get('loss.positives') == 'video' for c in (old, new))
   return key == HEAD_FIELD and old.get('loss.name') == new.get('loss.name') == 'supcon'
 
 

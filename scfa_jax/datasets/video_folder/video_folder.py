@@ -1,10 +1,18 @@
-"""video_folder: your own videos, one subfolder per class, in the shared small-frame format.
+"""video_folder: your own videos, one subfolder per class (or no labels at all), in the shared small-frame format.
 
 Manual folder layout::
 
   <class>/<clip>.mp4        any ending in video_io.VIDEO_EXTENSIONS, at any depth below <class>/
   train.txt, test.txt       optional: one clip per line, its path relative to the manual folder
                             (e.g. "jump/day1/clip 3.mp4"); blank lines and lines starting with # are skipped
+
+Unlabelled videos (config ``unlabelled``, chosen by itself for a folder that
+holds videos and no subfolder): every video at any depth is one clip, or, with
+a train.txt (and optionally test.txt), the clips those lists name. The dataset
+then has no ``label`` feature (``data.labels.has_labels``), and its info's
+metadata says ``labelled: false``; it trains with a loss that reads no labels
+(``loss.positives='video'``) and evaluation reports that there is nothing to
+score. Without lists everything goes to 'train': there is no held-out split.
 
 Classes are the subfolder names; label ids follow their sorted order. With the
 two lists, clips listed in neither are not stored. Without them, every class
@@ -44,6 +52,32 @@ class VideoFolderConfig(clip_builder.ClipBuilderConfig):
   """How a folder without lists is split."""
 
   test_fraction: float = 0.3  # Share of each class's clips put in 'test' when there are no list files.
+  labelled: bool = True  # False: folders are not classes; the dataset stores no labels.
+
+
+UNLABELLED_CONFIG = 'unlabelled'
+
+
+def scan_videos(root: pathlib.Path) -> list[str]:
+  """Sorted relative POSIX paths of every video below ``root`` (hidden folders skipped).
+
+  Raises:
+    errors.MissingFilesError: no video anywhere below ``root``.
+  """
+  videos = sorted(p.relative_to(root).as_posix() for p in root.rglob('*')
+                  if p.is_file() and video_io.is_video_file(p.name)
+                  and not any(part.startswith('.') for part in p.relative_to(root).parts))
+  if not videos:
+    raise errors.MissingFilesError(f'{root}: holds no video (looked for files ending in '
+                                   f'{", ".join(video_io.VIDEO_EXTENSIONS)} at any depth).')
+  return videos
+
+
+def is_unlabelled_folder(root: pathlib.Path) -> bool:
+  """A folder of videos without any subfolder: nothing names a class, so its videos are unlabelled."""
+  entries = [p for p in root.iterdir() if not p.name.startswith('.')] if root.is_dir() else []
+  return (not any(p.is_dir() for p in entries)
+          and any(p.is_file() and video_io.is_video_file(p.name) for p in entries))
 
 
 def scan_classes(root: pathlib.Path) -> dict[str, list[str]]:
@@ -97,18 +131,29 @@ class VideoFolder(clip_builder.ClipBuilder):
   VERSION = tfds.core.Version('1.0.0')
   RELEASE_NOTES = {'1.0.0': 'Initial release.'}
   MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
-  BUILDER_CONFIGS = [VideoFolderConfig(name='default', description='Lists if present, else a 70/30 split per class.')]
+  BUILDER_CONFIGS = [
+      VideoFolderConfig(name='default', description='Lists if present, else a 70/30 split per class.'),
+      VideoFolderConfig(name=UNLABELLED_CONFIG, labelled=False,
+                        description='No labels: every video (or those train.txt/test.txt list) as a clip.'),
+  ]
   DEFAULT_CONFIG_NAME = 'default'
 
   def _info(self) -> tfds.core.DatasetInfo:
-    return self._clip_info(class_names=None, description=__doc__)
+    return self._clip_info(class_names=None, description=__doc__, labelled=self.builder_config.labelled)
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     root = manual_files.manual_dir(dl_manager, self.name, MANUAL_DOWNLOAD_INSTRUCTIONS)
+    self.info.metadata['source_folder'] = str(root)
+    self.info.metadata['labelled'] = self.builder_config.labelled
+    if not self.builder_config.labelled:
+      return self._unlabelled_splits(root)
+    if is_unlabelled_folder(root):
+      raise errors.MissingFilesError(
+          f'{root}: holds videos but no class subfolder. For unlabelled videos set '
+          f'--config.data.builder_config={UNLABELLED_CONFIG}; for labels, put each class in a subfolder.')
     classes = scan_classes(root)
     class_names = sorted(classes)
     self.info.features['label'].names = class_names
-    self.info.metadata['source_folder'] = str(root)
     label_of = {v: label for label, name in enumerate(class_names) for v in classes[name]}
 
     lists = {split: root / name for split, name in LIST_FILES.items()}
@@ -134,4 +179,17 @@ class VideoFolder(clip_builder.ClipBuilder):
     return self._split_generators_for({
         split: [clip_builder.Clip(video_id=v, label=label_of[v], path=root / v) for v in videos]
         for split, videos in splits.items()
+    })
+
+  def _unlabelled_splits(self, root: pathlib.Path):
+    """Every video as a 'train' clip, or the clips of train.txt (and test.txt); no labels."""
+    videos = scan_videos(root)
+    lists = {split: root / name for split, name in LIST_FILES.items() if (root / name).is_file()}
+    if 'test' in lists and 'train' not in lists:
+      raise errors.MissingFilesError(f'{lists["test"]} exists but {root / LIST_FILES["train"]} does not: an '
+                                     'unlabelled folder needs train.txt to use test.txt.')
+    splits = {split: read_list(path, set(videos)) for split, path in lists.items()} or {'train': videos}
+    return self._split_generators_for({
+        split: [clip_builder.Clip(video_id=v, label=None, path=root / v) for v in clips]
+        for split, clips in splits.items()
     })

@@ -1,0 +1,164 @@
+"""Labels optional: the labelled fraction (data.label_fraction), init from a workdir, datasets without labels."""
+
+import pathlib
+
+import jax
+import numpy as np
+import pytest
+
+from scfa_jax import config_validation
+from scfa_jax import datasets
+from scfa_jax import errors
+from scfa_jax.data import input_pipeline
+from scfa_jax.data import labels as labels_lib
+from scfa_jax.evaluation import schema
+from scfa_jax.evaluation import unlabelled
+from scfa_jax.inference import Predictor
+from scfa_jax.inference import predictor as predictor_lib
+from scfa_jax.models import scfa
+from scfa_jax.training import train
+from scfa_jax.training import warm_start
+from scfa_jax.tools import search
+from tests import video_fixtures as vf
+from tests.conftest import make_tiny_config
+
+LABELS = np.repeat(np.arange(3), [400, 250, 7])[np.random.default_rng(0).permutation(657)]
+
+
+def test_stratified_subset_is_seeded_exact_and_keeps_every_class():
+  kept = labels_lib.stratified_subset(LABELS, 0.01, seed=0)
+  # round(0.01 * n), halves up: 4 of 400, 3 of 250 (2.5), 0 of 7 (0.07; refused by fraction_problems).
+  assert np.bincount(LABELS[kept], minlength=3).tolist() == [4, 3, 0]
+  assert np.array_equal(kept, np.sort(kept)) and len(set(kept)) == len(kept)
+  np.testing.assert_array_equal(kept, labels_lib.stratified_subset(LABELS, 0.01, seed=0))
+  assert not np.array_equal(kept, labels_lib.stratified_subset(LABELS, 0.01, seed=1))
+  tenth = labels_lib.stratified_subset(LABELS, 0.1, seed=0)
+  assert np.bincount(LABELS[tenth], minlength=3).tolist() == [40, 25, 1]
+  np.testing.assert_array_equal(labels_lib.stratified_subset(LABELS, 1.0, seed=3), np.arange(len(LABELS)))
+
+
+def test_bad_label_settings_are_refused_in_one_line():
+  config = make_tiny_config('/unused')
+  for bad in (0.0, 1.5, -0.1):
+    config.data.label_fraction = bad
+    assert config_validation.problems(config, device_count=1) == [
+        f'config.data.label_fraction={bad!r} is not allowed: expected in (0, 1]: the share of each class whose '
+        'labels are read.']
+  found = labels_lib.fraction_problems(0.01, {'a': 400, 'b': 250, 'c': 7}, dataset='d/x:1', split='train')
+  assert len(found) == 1 and '\n' not in found[0] and 'c (7 videos)' in found[0] and '>= 0.07143' in found[0]
+  assert labels_lib.fraction_problems(0.1, {'a': 400, 'c': 7}, dataset='d', split='train') == []
+  config.data.label_fraction = 1.0
+  no_labels = ['frames', 'video_id', 'num_frames']
+  for loss in ('supcon', 'cross_entropy'):
+    config.loss.name = loss
+    found = config_validation.dataset_problems(config, {'train': 100, 'test': 10}, no_labels, dataset='video_folder',
+                                               process_count=1)
+    assert len(found) == 1 and 'reads labels, but video_folder has none' in found[0], found
+  assert config_validation.dataset_problems(config, {'train': 100, 'test': 10}, no_labels + ['label'],
+                                            dataset='d', process_count=1) == []
+
+
+@pytest.mark.slow(seconds=4)
+def test_train_dataset_reads_only_the_kept_videos(tiny_config):
+  builder = datasets.get_builder(tiny_config.data)
+  labels = labels_lib.split_labels(builder, 'train', 'frames')
+  keep = np.flatnonzero(np.isin(labels, [1, 4]))  # the 8 videos of two classes
+  assert input_pipeline.steps_per_epoch(builder, 'train', 4, keep=keep) == 2
+  ds = input_pipeline.create_train_dataset(builder, tiny_config.data, local_batch_size=4, seed=0, keep=keep)
+  seen = np.concatenate([b['label'] for b in ds.take(6).as_numpy_iterator()])
+  assert set(seen.tolist()) == {1, 4} and np.bincount(seen[:8]).tolist()[1::3] == [4, 4]  # each epoch: all 8
+
+
+@pytest.fixture(scope='module')
+def fraction_workdir(tiny_data_dir, tmp_path_factory):
+  """A tiny SupCon run on half of the labels (2 per class): 1 step per epoch, evaluated."""
+  config = make_tiny_config(tiny_data_dir)
+  config.data.label_fraction = 0.5
+  config.eval.update(num_test_clips=1, retrieval_ks=(1,), plots=False)
+  workdir = str(tmp_path_factory.mktemp('fraction') / 'run')
+  return config, workdir, train.train_and_evaluate(config, workdir)
+
+
+@pytest.mark.slow(seconds=8)
+def test_label_fraction_trains_and_evaluates_on_the_fraction(fraction_workdir):
+  config, _, results = fraction_workdir
+  assert results['step'] == 2  # 12 labelled videos = 1 batch of 8 per epoch, 2 epochs (all 24: 3 per epoch)
+  assert results['labels'] == {'available': True, 'fraction': 0.5, 'seed': 0, 'num_labelled': 12, 'num_train': 24,
+                               'min_per_class': 2}
+  assert results['num_train'] == 12  # the probe, kNN and retrieval gallery saw the labelled half only
+  schema.validate(results)
+  config.data.label_fraction = 0.1  # leaves every class of 4 without a labelled video
+  with pytest.raises(errors.ConfigError, match=r'label_fraction=0.1 is not allowed: it leaves 6 class'):
+    train.train_and_evaluate(config, fraction_workdir[1] + '_other')
+
+
+@pytest.mark.slow(seconds=3)
+def test_init_from_a_workdir_gives_its_encoder(fraction_workdir):
+  _, workdir, _ = fraction_workdir
+  config = make_tiny_config(fraction_workdir[0].data.data_dir)
+  config.loss.name = 'cross_entropy'
+  config.model.init_from = workdir
+  train.validate_config(config)
+  model = scfa.model_of(config, num_classes=6)
+  state = train.create_train_state(jax.random.key(7), model, scfa.input_shape_of(config),
+                                   __import__('optax').adam(1e-3), config.model)
+  saved = warm_start.workdir_lib.restore_encoder(workdir, warm_start.saved_config(workdir))
+  for name in ('encoder', 'projection'):
+    jax.tree.map(np.testing.assert_array_equal, state.params[name], saved.variables['params'][name])
+  jax.tree.map(np.testing.assert_array_equal, state.batch_stats['encoder'], saved.variables['batch_stats']['encoder'])
+  assert 'classifier' in state.params  # fresh: the new run's labels need their own head
+  assert train.resolve_preprocessing(config) == 'imagenet'
+  config.model.depth = 18
+  with pytest.raises(errors.ConfigError) as raised:
+    train.validate_config(config)
+  assert '\n' not in str(raised.value) and workdir in str(raised.value) and 'depth=18 here, 10 there' in str(raised.value)
+
+
+def test_results_without_labels_say_so_and_fit_the_schema():
+  config = make_tiny_config('/unused')
+  results = unlabelled.results_of('video_folder/unlabelled:1.0.0', config, step=3, num_train=5, num_test=0,
+                                  why=unlabelled.reason('video_folder/unlabelled:1.0.0'))
+  schema.validate(results)
+  assert results['labels']['available'] is False and results['linear_probe_top1'] is None
+  assert 'has no labels: nothing to score' in results['protocols']['knn']['reason']
+
+
+SAMPLES = pathlib.Path(__file__).resolve().parents[1].parent / 'shared' / 'real_samples' / 'hmdb51' / 'videos'
+
+
+@pytest.fixture(scope='module')
+def unlabelled_folder(tmp_path_factory):
+  """A flat folder of 3 videos: real HMDB51 clips (../shared/real_samples) where present, else written ones."""
+  folder = tmp_path_factory.mktemp('unlabelled')
+  real = sorted(SAMPLES.glob('*.avi'), key=lambda p: p.stat().st_size)[:3] if SAMPLES.is_dir() else []
+  for i, path in enumerate(real):
+    (folder / f'clip {i}.avi').symlink_to(path)
+  for i in range(len(real), 3):
+    vf.write_video(folder / f'clip {i}.avi', 12 + 4 * i, seed=i)
+  return folder
+
+
+@pytest.mark.slow(seconds=10)
+def test_unlabelled_folder_builds_trains_embeds_and_searches(unlabelled_folder, tmp_path):
+  config = make_tiny_config(str(tmp_path / 'tfds'))
+  config.data.update(name='video_folder', builder_config='', manual_dir=str(unlabelled_folder), shorter_side=16)
+  config.train.update(batch_size=2, num_epochs=2)
+  config.eval.update(batch_size=2, num_test_clips=1, plots=False, finetune_epochs=1)
+  builder = datasets.get_builder(config.data)  # no class subfolder: the unlabelled config, chosen by itself
+  assert builder.info.full_name.startswith('video_folder/unlabelled_s16')
+  assert not labels_lib.has_labels(builder.info) and builder.info.metadata['labelled'] is False
+  assert dict((k, v.num_examples) for k, v in builder.info.splits.items()) == {'train': 3}
+  with pytest.raises(errors.ConfigError, match=r"positives='label' reads labels, but video_folder/unlabelled"):
+    train.train_and_evaluate(config, str(tmp_path / 'refused'))
+  config.loss.positives = 'video'
+  workdir = str(tmp_path / 'run')
+  results = train.train_and_evaluate(config, workdir)  # fine-tuning is asked for, but there is nothing to tune on
+  assert results['step'] == 2 and results['num_train'] == 3 and results['labels']['available'] is False
+  assert 'has no labels: nothing to score' in results['protocols']['linear_probe']['reason']
+  predictor = Predictor.from_workdir(workdir)
+  clips = sorted(str(p) for p in unlabelled_folder.iterdir())
+  assert predictor.embed(clips[:1]).shape == (1, 32)
+  found = search.search(predictor, [clips[1]], search.load_index(predictor, None), k=3)[0]['neighbours']
+  assert found[0]['video'] == 'clip 1.avi' and found[0]['label'] == '' and found[0]['similarity'] > 0.99
+  with pytest.raises(predictor_lib.HeadError, match='trained and evaluated without labels'):
+    predictor.classify(clips[:1])
