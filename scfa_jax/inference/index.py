@@ -12,9 +12,8 @@ to compare another model's queries with it. ``video`` is the file's resolved
 real path (``paths.key``: every spelling of one file is one row; bytes that
 are not UTF-8 written ``\\xNN``), ``label`` a class name or empty, floats with 9
 significant digits (float32 round-trips exactly). Read it with
-:func:`read_embeddings`; NumPy alone: ``np.loadtxt(path, delimiter=',',
-skiprows=2, usecols=range(2, D + 2))`` (``#`` lines are comments to it; names
-holding a comma are quoted, which only a CSV reader such as this module's understands).
+:func:`read_embeddings` (any CSV reader that skips the first line works; not
+``np.loadtxt``, which splits a quoted name holding a comma).
 
 CSV because every tool reads it and because appending is safe: rows are
 written and flushed one video at a time (fsync every few seconds), so a killed
