@@ -268,3 +268,17 @@ def test_identity_checks_every_field():
     with pytest.raises(identity.OtherModelError, match='f.csv holds embeddings of /w step 6'):
       identity.check('f.csv', base, dataclasses.replace(base, **change), fix='x')
   assert identity.Identity.from_json(base.to_json()) == base
+
+
+def test_a_batch_waits_at_most_max_wait_s_for_slow_decoding():
+  """Slow decoding must not hold finished videos back: a partial batch goes after max_wait_s."""
+  from scfa_jax.inference import views  # pylint: disable=g-import-not-at-top
+
+  def slow_stream():
+    for i in range(5):
+      time.sleep(0.03)
+      yield views.Item(i, f'v{i}', grids=np.zeros((1, 2, 2, 3), np.uint8))
+
+  sizes = [len(b) for b in views.batches(slow_stream(), 64, max_wait_s=0.05)]
+  assert sum(sizes) == 5 and max(sizes) <= 3  # 0.03 s apart: the third arrives >= 0.06 s after the first
+  assert [len(b) for b in views.batches(slow_stream(), 64)] == [5]

@@ -60,7 +60,7 @@ def of_model(workdir: str, config: ml_collections.ConfigDict, step: int, *, dim:
              views: Optional[tuple[int, int]] = None) -> Identity:
   """``views``: (clips, local views) per video; default the config's test-time views."""
   clips, local = views or (int(config.eval.num_test_clips), int(config.eval.get('local_views', 0)))
-  return Identity(workdir=os.path.realpath(workdir), step=int(step), config=fingerprint(config),
+  return Identity(workdir=os.path.realpath(workdir) if workdir else '', step=int(step), config=fingerprint(config),
                   views=f'{clips} clips + {local} local', dim=dim)
 
 

@@ -26,6 +26,7 @@ import shutil
 import tempfile
 from typing import Iterable, Sequence
 
+from scfa_jax import errors
 from scfa_jax.datasets import video_io
 
 _ESCAPE = re.compile(r'\\(\\|x[0-9a-fA-F]{2})')
@@ -124,8 +125,11 @@ def list_videos(entries: Iterable[str | os.PathLike]) -> Listing:
 
 def read_list(path: str) -> list[str]:
   """A text file listing one video (or folder) per line, relative to the file; blank lines and ``#`` are ignored."""
-  with open(path, encoding='utf-8', errors='surrogateescape') as f:
-    entries = [line.strip() for line in f]
+  try:
+    with open(path, encoding='utf-8', errors='surrogateescape') as f:
+      entries = [line.strip() for line in f]
+  except OSError as e:
+    raise errors.BadFilesError(f'{display(path)}: cannot read this list of videos ({e.strerror}).') from None
   base = os.path.dirname(path)
   return [e if os.path.isabs(e) else os.path.join(base, e) for e in entries if e and not e.startswith('#')]
 

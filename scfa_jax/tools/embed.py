@@ -115,7 +115,7 @@ def embed_command(workdir: str, entries: Sequence[str], out: str, *, step: Optio
   if newest is not None:  # without a checkpoint, loading the model says so
     check_out(out, identity.of_model(workdir, config, newest))
   todo = remaining(listing.videos, out)
-  if not todo:
+  if not todo and newest is not None:  # (without a checkpoint, loading below names the problem)
     logging.info('%s already holds all %d video(s); nothing to embed.', out, len(listing.videos))
     return cli.report_skipped(listing.skipped, total)
   if load is None:
