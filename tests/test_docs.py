@@ -215,3 +215,22 @@ def test_shell_line_parsing():
   assert commands_in(lines[0]) == [['python', '-m', 'scfa_jax.main', '--config=configs/demo.py', '--workdir=/tmp/x']]
   assert github_anchor('Beyond the paper: multi-scale views, `synthetic_detail`') == \
       'beyond-the-paper-multi-scale-views-synthetic_detail'
+
+
+def test_the_embedding_file_snippet_runs(tmp_path, monkeypatch):
+  """docs/inference.md's Python block that reads an embedding file runs on a file ``embed`` writes."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from scfa_jax.inference import identity  # pylint: disable=g-import-not-at-top
+  from scfa_jax.inference import index  # pylint: disable=g-import-not-at-top
+  blocks = [b for b in re.findall(r'^```python\n(.*?)^```', _read(os.path.join(ROOT, 'docs', 'inference.md')),
+                                  re.M | re.S) if 'read_embeddings' in b]
+  assert len(blocks) == 1
+  monkeypatch.chdir(tmp_path)
+  writer = index.Writer('clips.csv', identity.Identity(workdir='/w', step=225, config='c', views='1 clips + 0 local',
+                                                       dim=3))
+  for name in ('/home/me/clips/grow.mp4', '/home/me/a, b.mp4'):  # a comma in a name
+    writer.write(name, '', np.arange(3, dtype=np.float32))
+  writer.close()
+  namespace = {}
+  exec(blocks[0], namespace)  # pylint: disable=exec-used
+  assert namespace['table'].names[1] == '/home/me/a, b.mp4' and namespace['features'].shape == (2, 3)

@@ -1,5 +1,6 @@
 """scfa_jax.inference: saved heads, Predictor parity with evaluation, and bad input (API level)."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ from scfa_jax.evaluation import heads as heads_lib
 from scfa_jax.evaluation import knn
 from scfa_jax.evaluation import linear_probe
 from scfa_jax.inference import Predictor
+from scfa_jax.inference import identity
 from scfa_jax.inference import index
 from scfa_jax.inference import predictor as predictor_lib
 from scfa_jax.inference import timeline
@@ -239,21 +241,25 @@ def test_exact_chunked_search_and_resumable_embedding_file(tmp_path):
   np.testing.assert_array_equal(ids, np.argsort(-brute, axis=1)[:, :4])
   np.testing.assert_allclose(sims, np.sort(brute, axis=1)[:, ::-1][:, :4])
   path = str(tmp_path / 'e.csv')
-  writer = index.Writer(path, 6)
-  writer.write([('a.mp4', '', memory[0].astype(np.float32)), ('b.mp4', '', memory[1].astype(np.float32))])
+  model = identity.Identity(workdir='/w', step=6, config='abc', views='1 clips + 0 local', dim=6)
+  writer = index.Writer(path, model)
+  writer.write('a.mp4', '', memory[0].astype(np.float32))
+  writer.write('b, with a comma.mp4', '', memory[1].astype(np.float32))
   writer.close()
   with open(path, 'a') as f:
     f.write('c.mp4,,0.1,0.2')  # killed mid-line
-  assert index.finished(path) == {'a.mp4', 'b.mp4'}
+  assert index.finished(path) == {'a.mp4', 'b, with a comma.mp4'}
   loaded = index.load(path)
-  assert loaded.names == ['a.mp4', 'b.mp4']
+  assert loaded.names == ['a.mp4', 'b, with a comma.mp4'] and loaded.identity == model
   np.testing.assert_array_equal(loaded.features, memory[:2].astype(np.float32))  # float32 round-trips exactly
-  with pytest.raises(errors.BadFilesError, match='6 dimensions'):
-    index.Writer(path, 8)
+  with pytest.raises(errors.BadFilesError, match='6 dims'):
+    index.Writer(path, dataclasses.replace(model, dim=8))
+  index.Writer(path, model).close()  # the same model: the cut-off line is dropped, whole rows kept
+  assert open(path).read().endswith('\n') and index.finished(path) == {'a.mp4', 'b, with a comma.mp4'}
   blocker = tmp_path / 'a_file'
   blocker.write_text('x')  # an output path under a file cannot be written (root ignores permission bits)
   with pytest.raises(errors.BadFilesError, match='writable --out'):
-    index.Writer(str(blocker / 'e.csv'), 6)
+    index.Writer(str(blocker / 'e.csv'), model)
   from scfa_jax.inference import export  # pylint: disable=g-import-not-at-top
   with pytest.raises(errors.BadFilesError, match='writable --out'):
     export._check_writable(str(blocker / 'model'))  # pylint: disable=protected-access

@@ -2,7 +2,9 @@
 
 import csv
 import io
+import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -10,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
+from scfa_jax import errors
 from scfa_jax.inference import Predictor
 from scfa_jax.inference import index
 from scfa_jax.inference import video
@@ -75,9 +78,9 @@ def test_embed_resumes_without_redoing_finished_videos(predictor, clips, tmp_pat
   count, skipped = embed.embed_to_file(predictor, paths, out)
   assert (count, skipped) == (1, [])
   table = index.load(out)
-  assert table.names == paths and table.features.shape == (3, 32)
+  assert table.names == [os.path.realpath(p) for p in paths] and table.features.shape == (3, 32)
   np.testing.assert_allclose(table.features, predictor.embed(paths), atol=1e-6)
-  plain = np.loadtxt(out, delimiter=',', skiprows=1, usecols=range(2, 34))  # numpy alone reads it too
+  plain = np.loadtxt(out, delimiter=',', skiprows=2, usecols=range(2, 34))  # numpy alone reads it too
   np.testing.assert_array_equal(plain.astype(np.float32), table.features)
 
 
@@ -100,14 +103,25 @@ def _run(module, *args):
 
 
 @pytest.mark.slow
-def test_predict_program_exit_status(evaluated_workdir, clips):
-  folder, _ = clips
-  done = _run('predict', f'--workdir={evaluated_workdir[1]}', '--top_k=2', '--json', folder)
+def test_predict_program_exit_status(evaluated_workdir, clips, tmp_path):
+  folder, paths = clips
+  odd = os.path.join(os.fsencode(tmp_path), b'caf\xe9.avi')  # a name that is not UTF-8: OpenCV crashed on it
+  shutil.copyfile(paths[0], odd)
+  _write_clip(tmp_path / 'whole.mp4', 3)
+  (tmp_path / 'cut.mp4').write_bytes((tmp_path / 'whole.mp4').read_bytes()[:600])  # FFmpeg: moov atom not found
+  os.remove(tmp_path / 'whole.mp4')
+  done = _run('predict', f'--workdir={evaluated_workdir[1]}', '--top_k=2', '--json', folder, str(tmp_path),
+              str(tmp_path / 'missing.avi'))
   assert done.returncode == 1, done.stderr
-  assert len(done.stdout.strip().splitlines()) == 3
-  assert 'skipped' in done.stderr and 'broken.mp4' in done.stderr and 'Traceback' not in done.stderr
-  # Only the command's own lines: no TensorFlow/XLA C++ start-up lines (oneDNN, absl::InitializeLog).
-  assert 'oneDNN' not in done.stderr and 'absl::InitializeLog' not in done.stderr, done.stderr
+  videos = [json.loads(line)['video'] for line in done.stdout.strip().splitlines()]
+  assert len(videos) == 4 and os.path.join(str(tmp_path), 'caf\\xe9.avi') in videos
+  assert 'skipped' in done.stderr and 'Traceback' not in done.stderr
+  for name in ('broken.mp4', 'cut.mp4', 'missing.avi'):  # each skip named once, on one line
+    assert done.stderr.count(name) == 1, done.stderr
+  # Only the command's own lines: no TensorFlow/XLA C++ start-up lines (oneDNN, absl::InitializeLog), no
+  # OpenCV/FFmpeg lines ("[ WARN:0@6.4] global cap.cpp", "moov atom not found"), no module path as a prefix.
+  for noise in ('oneDNN', 'absl::InitializeLog', 'WARN', 'moov', 'cap.cpp', ROOT):
+    assert noise not in done.stderr, done.stderr
 
 
 @pytest.mark.slow
@@ -116,12 +130,21 @@ def test_embed_program_refuses_a_folder_without_videos(evaluated_workdir, tmp_pa
   assert done.returncode == 1 and 'no video file' in done.stderr and 'Traceback' not in done.stderr
 
 
+def test_search_names_a_missing_index(predictor, tmp_path):
+  with pytest.raises(errors.MissingFilesError, match='none.csv: no such embedding file'):
+    search.load_index(predictor, str(tmp_path / 'none.csv'))
+
+
 @pytest.mark.slow
-def test_search_program_names_a_missing_index(evaluated_workdir, clips, tmp_path):
-  _, paths = clips
-  done = _run('search', f'--workdir={evaluated_workdir[1]}', f'--query={paths[0]}', f'--index={tmp_path}/none.csv')
-  assert done.returncode == 1 and 'none.csv' in done.stderr and 'Traceback' not in done.stderr
-  assert len(done.stderr.strip().splitlines()[-1]) > 20
+def test_search_program_answers_readable_queries_in_json(evaluated_workdir, clips, tmp_path):
+  folder, paths = clips
+  broken = os.path.join(folder, 'broken.mp4')
+  done = _run('search', f'--workdir={evaluated_workdir[1]}', f'--query={paths[0]},{broken}', '--k=2', '--json',
+              f'--png={tmp_path}/n.png')
+  assert done.returncode == 1 and 'Traceback' not in done.stderr, done.stderr
+  answers = [json.loads(line) for line in done.stdout.splitlines()]  # stdout is JSON lines only
+  assert [a['query'] for a in answers] == [paths[0]] and len(answers[0]['neighbours']) == 2
+  assert done.stderr.count('broken.mp4') == 1 and (tmp_path / 'n.png').read_bytes()[:4] == b'\x89PNG'
 
 
 @pytest.mark.slow

@@ -86,9 +86,13 @@ class Predictor:
   def __init__(self, config: ml_collections.ConfigDict, encoder: workdir_lib.Model, *, preprocessing_mode: str,
                class_names: Optional[Sequence[str]], heads: Optional[heads_lib.Heads] = None,
                finetune_dir: Optional[str] = None, workdir: Optional[str] = None, batch_size: Optional[int] = None,
-               single_view: bool = False, threads: int = 4, storage_round_trip: bool = True):
+               single_view: bool = False, threads: int = 4, storage_round_trip: bool = True,
+               max_wait_s: float = 2.0, heads_step: Optional[int] = None):
     """``storage_round_trip``: store every video's frames as its dataset does (JPEG) before tiling, so files
-    and frame arrays get evaluation's grids; turn it off for frames already decoded from the dataset."""
+    and frame arrays get evaluation's grids; turn it off for frames already decoded from the dataset.
+    ``max_wait_s``: a batch runs once its first video has waited this long, even if not full (so
+    :meth:`outputs` yields every few seconds on slow decoding). ``heads_step``: the step of saved heads
+    that were not used (another step was restored), for the message of :meth:`resolve_head`."""
     self.config = config
     self.encoder = encoder
     self.preprocessing_mode = preprocessing_mode
@@ -98,8 +102,10 @@ class Predictor:
     self.views = views_lib.ViewSpec.from_config(config, single_view=single_view)
     self.batch_size = batch_size or int(config.eval.batch_size)
     self.threads = threads
+    self.max_wait_s = max_wait_s
     self.jpeg_quality = datasets.frame_storage(config.data).jpeg_quality if storage_round_trip else None
     self._finetune_dir = finetune_dir
+    self.heads_step = heads_step
     self._finetuned: Optional[workdir_lib.Model] = None
     self._compiled: dict[str, tuple[Any, Any]] = {}
 
@@ -118,13 +124,15 @@ class Predictor:
     except heads_lib.NoHeadsError:
       heads = None
     encoder = workdir_lib.restore_encoder(workdir, config, step=step, num_classes=len(names or ()))
+    heads_step = None
     if heads is not None and heads.meta['step'] != encoder.step:
-      logging.warning('The saved heads belong to step %d, not to the restored step %d: they are not used. Run '
-                      '--mode=eval to fit heads for this step.', heads.meta['step'], encoder.step)
-      heads = None
+      logging.warning('The saved heads belong to step %d, not to the restored step %d: the probe, kNN and fine-tune '
+                      'are not used with it (embedding is unaffected).', heads.meta['step'], encoder.step)
+      heads, heads_step = None, int(heads.meta['step'])
     mode = heads.meta['preprocessing_mode'] if heads else _preprocessing(config)
     return cls(config, encoder, preprocessing_mode=mode, class_names=names, heads=heads,
-               finetune_dir=heads.meta.get('finetune_dir') if heads else None, workdir=workdir, **kwargs)
+               finetune_dir=heads.meta.get('finetune_dir') if heads else None, workdir=workdir,
+               heads_step=heads_step, **kwargs)
 
   # ----- model outputs -----
 
@@ -155,7 +163,7 @@ class Predictor:
     """Each video's view-averaged outputs in order; unreadable videos yield their error and the rest go on."""
     per_video = self.views.per_video
     stream = views_lib.items(videos, self.config, self.views, threads=self.threads, jpeg_quality=self.jpeg_quality)
-    for batch in views_lib.batches(stream, max(1, self.batch_size // per_video)):
+    for batch in views_lib.batches(stream, max(1, self.batch_size // per_video), max_wait_s=self.max_wait_s):
       if batch[0].error is not None:
         yield Outputs(batch[0].index, batch[0].name, error=batch[0].error)
         continue
@@ -209,6 +217,12 @@ class Predictor:
                       f'--config.model.init_from={where} (docs/semi_supervised.md).')
     if not available or (head is not None and head not in available):
       where = self.workdir or 'this workdir'
+      if self.heads is None and self.heads_step is not None:
+        raise heads_lib.NoHeadsError(
+            f'{where} has saved heads for step {self.heads_step} only, not for step {self.encoder.step}: evaluation '
+            f'fits heads for the newest checkpoint it finds (--mode=eval takes no step). Classify with step '
+            f'{self.heads_step} (drop --step), or evaluate a copy holding only step {self.encoder.step}: '
+            f'{heads_for_step_command(where, self.encoder.step)}')
       if self.heads is None:
         raise heads_lib.NoHeadsError(
             f'{where} has no saved heads to classify with (evaluated before they were saved). Write them with '
@@ -249,6 +263,14 @@ class Predictor:
     videos = _as_list(videos)
     return [self.predict(v, name, head, top_k)
             for v, name in zip(self._all(videos, self.model_of(head)), video_lib.names(videos))]
+
+
+def heads_for_step_command(workdir: str, step: int) -> str:
+  """Shell commands that fit heads for checkpoint ``step`` of ``workdir`` in a copy (evaluation takes the newest)."""
+  copy = f'{workdir.rstrip(os.sep)}_step{step}'
+  return (f'mkdir -p {copy}/checkpoints && cp {workdir}/config.json {copy}/ && cp -r {workdir}/checkpoints/{step} '
+          f'{copy}/checkpoints/ && python -m scfa_jax.main --mode=eval --workdir={copy} '
+          f'--config=<the config it was trained with>, then predict with --workdir={copy}.')
 
 
 def _as_list(videos: Any) -> list[video_lib.Video]:

@@ -20,6 +20,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from scfa_jax import errors
+from scfa_jax.inference import paths
 from scfa_jax.inference import video as video_lib
 
 DEFAULT_FPS = 25.0  # when a container does not say (OpenCV then reports 0)
@@ -58,17 +59,18 @@ def windows(num_frames: int, fps: float, window_s: float, stride_s: float) -> li
 
 
 def score(predictor, path: str, *, window_s: float, stride_s: float, head: str) -> Timeline:
-  """The timeline of one video file (``predictor``: an ``inference.Predictor``)."""
-  frames = video_lib.read(path, video_lib.storage(predictor.config.data))
-  fps = video_lib.frame_rate(path)
+  """The timeline of one video file (``predictor``: an ``inference.Predictor``); ``video`` is its printable name."""
+  with paths.openable(path) as safe:  # OpenCV crashes on a path that is not UTF-8
+    frames = video_lib.read(safe, video_lib.storage(predictor.config.data))
+    fps = video_lib.frame_rate(safe)
   if fps <= 0:
-    logging.warning('%s does not state its frame rate; assuming %g fps.', path, DEFAULT_FPS)
+    logging.warning('%s does not state its frame rate; assuming %g fps.', paths.display(path), DEFAULT_FPS)
     fps = DEFAULT_FPS
   spans = windows(len(frames), fps, window_s, stride_s)
   probabilities = []
   for out in predictor.outputs([frames[a:b] for a, b in spans], predictor.model_of(head)):
     probabilities.append(predictor.probabilities(out.values, head))
-  return Timeline(video=path, head=head, class_names=list(predictor.class_names),
+  return Timeline(video=paths.display(path), head=head, class_names=list(predictor.class_names),
                   starts=np.asarray([a / fps for a, _ in spans]), ends=np.asarray([b / fps for _, b in spans]),
                   probabilities=np.asarray(probabilities))
 

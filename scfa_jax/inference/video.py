@@ -14,6 +14,7 @@ thus becomes the very grids evaluation builds from its stored copy.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Iterable, Optional, Sequence, Union
 
@@ -120,33 +121,16 @@ def frame_rate(path: str | os.PathLike) -> float:
 
 
 def find_videos(paths: Iterable[str | os.PathLike]) -> list[str]:
-  """Expands folders (recursively, sorted) into their video files; files are kept as given.
+  """Expands folders (recursively, sorted) into their video files; files are kept as given (``paths.list_videos``).
 
   Raises:
-    NoVideosError: a path that does not exist, or a folder with no video file.
+    NoVideosError: a path that does not exist or cannot be read, or a folder with no video file.
   """
-  found: list[str] = []
-  for path in map(os.fspath, paths):
-    if os.path.isdir(path):
-      inside = sorted(os.path.join(root, name) for root, _, names in os.walk(path) for name in names
-                      if video_io.is_video_file(name))
-      if not inside:
-        raise NoVideosError(f'{path}: no video file in this folder '
-                            f'(looked for {", ".join(video_io.VIDEO_EXTENSIONS)}).')
-      found.extend(inside)
-    elif os.path.isfile(path):
-      found.append(path)
-    else:
-      raise NoVideosError(f'{path}: no such file or folder.')
-  return found
-
-
-def read_list(path: str) -> list[str]:
-  """A text file listing one video (or folder) per line; blank lines and ``#`` comments are ignored."""
-  with open(path) as f:
-    entries = [line.strip() for line in f]
-  base = os.path.dirname(os.path.abspath(path))
-  return [e if os.path.isabs(e) else os.path.join(base, e) for e in entries if e and not e.startswith('#')]
+  from scfa_jax.inference import paths as paths_lib  # pylint: disable=g-import-not-at-top
+  listing = paths_lib.list_videos(paths)
+  if listing.skipped:
+    raise paths_lib.nothing_found(dataclasses.replace(listing, videos=[]))
+  return listing.videos
 
 
 def describe(video: Video, index: int) -> str:

@@ -17,6 +17,7 @@ import concurrent.futures
 import dataclasses
 import functools
 import itertools
+import time
 from typing import Iterator, Optional, Sequence
 
 import ml_collections
@@ -25,6 +26,7 @@ import tensorflow as tf
 
 from scfa_jax import datasets
 from scfa_jax.data import input_pipeline
+from scfa_jax.inference import paths
 from scfa_jax.inference import video as video_lib
 
 
@@ -73,7 +75,9 @@ def grid_fn(data_config: ml_collections.ConfigDict, views: ViewSpec):
 def _decode(video: video_lib.Video, index: int, stored: datasets.FrameStorage, jpeg_quality: Optional[int]) -> Item:
   name = video_lib.describe(video, index)
   try:
-    return Item(index, name, frames=video_lib.store(video_lib.read(video, stored), jpeg_quality))
+    with paths.openable(video) as safe:  # OpenCV crashes on a path that is not UTF-8
+      frames = video_lib.read(safe, stored)
+    return Item(index, name, frames=video_lib.store(frames, jpeg_quality))
   except video_lib.BadVideoError as e:
     return Item(index, name, error=e)
 
@@ -101,15 +105,22 @@ def items(videos: Sequence[video_lib.Video], config: ml_collections.ConfigDict, 
       yield item
 
 
-def batches(stream: Iterator[Item], batch_size: int) -> Iterator[list[Item]]:
-  """Groups readable items by ``batch_size`` videos; unreadable ones travel alone (no grids to run)."""
+def batches(stream: Iterator[Item], batch_size: int, max_wait_s: Optional[float] = None) -> Iterator[list[Item]]:
+  """Groups readable items by ``batch_size`` videos; unreadable ones travel alone (no grids to run).
+
+  ``max_wait_s``: a batch also goes once its first video has waited this long
+  (slow decoding must not hold finished videos back from a file that saves them).
+  """
   batch: list[Item] = []
+  started = 0.0
   for item in stream:
     if item.error is not None:
       yield [item]
       continue
+    if not batch:
+      started = time.monotonic()
     batch.append(item)
-    if len(batch) == batch_size:
+    if len(batch) == batch_size or (max_wait_s is not None and time.monotonic() - started >= max_wait_s):
       yield batch
       batch = []
   if batch:

@@ -148,3 +148,10 @@ def restore_finetuned(workdir: str, config: ml_collections.ConfigDict, finetune_
   """The fine-tuned model (encoder + classifier) whose folder ``heads.json`` names."""
   model = scfa.model_of(config, num_classes=num_classes, pathway_heads=False)
   return restore(os.path.join(workdir, finetune_dir, 'checkpoints'), model, scfa.input_shape_of(config))
+
+
+def newest_step(workdir: str) -> Optional[int]:
+  """The newest checkpoint step of ``workdir`` by its folder name (not checked for damage); None without any."""
+  directory = os.path.join(os.path.abspath(workdir), 'checkpoints')
+  steps = ocp.utils.checkpoint_steps(directory) if os.path.isdir(directory) else []
+  return max(steps) if steps else None

@@ -4,19 +4,19 @@ r"""One embedding per video of a folder (recursive) or a list, into a CSV file t
 
 ``--videos`` is a folder, a video, a comma-separated list of them, or a text
 file (``.txt``) with one per line. Videos already in ``--out`` are not embedded
-again, so an interrupted run continues where it stopped. Read the file with
-``pandas.read_csv(out, index_col='video')`` (columns: label, e0 ... e{D-1}).
+again (matched by their resolved path, however spelled), so an interrupted run
+continues where it stopped; rows are saved one video at a time. The file
+records the model that wrote it and refuses another model's rows. Read it with
+``scfa_jax.inference.index.read_embeddings(out)`` (docs/inference.md, "embed").
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import time
-from typing import Sequence
+from typing import Any, Callable, Optional, Sequence
 
-from absl import app
 from absl import flags
 
 FLAGS = flags.FLAGS
@@ -29,49 +29,100 @@ def define_flags() -> None:
   flags.DEFINE_integer('step', None, 'Checkpoint step (default: the newest intact one).')
 
 
-def expand(entries: Sequence[str]) -> list[str]:
-  """Video files of ``--videos``: folders searched recursively, ``.txt`` files read as lists."""
-  from scfa_jax.inference import video as video_lib  # pylint: disable=g-import-not-at-top
-  listed = []
-  for entry in entries:
-    listed.extend(video_lib.read_list(entry) if entry.endswith('.txt') and os.path.isfile(entry) else [entry])
-  return video_lib.find_videos(listed)
+def fix_for(out: str, written) -> str:
+  """How to resolve an ``--out`` written by another model."""
+  if written is None:
+    return f'pass a new --out (search still reads {out}).'
+  return f'pass a new --out, or --workdir={written.workdir} --step={written.step} to extend it.'
 
 
-def embed_to_file(predictor, paths: Sequence[str], out: str, *, chunk: int = 64) -> tuple[int, list]:
-  """Embeds the videos not yet in ``out`` and appends them; returns (videos embedded now, skipped pairs)."""
-  from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+def remaining(paths: Sequence[str], out: str) -> list[str]:
+  """The videos of ``paths`` not yet in the embedding file ``out`` (by ``paths.key``)."""
   from scfa_jax.inference import index  # pylint: disable=g-import-not-at-top
+  from scfa_jax.inference import paths as paths_lib  # pylint: disable=g-import-not-at-top
   done = index.finished(out)
-  todo = [p for p in paths if p not in done]
-  if done:
+  return [p for p in paths if paths_lib.key(p) not in done]
+
+
+def check_out(out: str, wanted) -> None:
+  """Refuses, before any work, an ``--out`` that is not an embedding file or is another model's."""
+  from scfa_jax.inference import identity  # pylint: disable=g-import-not-at-top
+  from scfa_jax.inference import index  # pylint: disable=g-import-not-at-top
+  if os.path.isfile(out) and os.path.getsize(out) > 0:
+    written = index.read_identity(out)
+    identity.check(out, written, wanted, fix=fix_for(out, written))
+
+
+def embed_to_file(predictor, paths: Sequence[str], out: str) -> tuple[int, list]:
+  """Embeds the videos not yet in ``out`` and appends them, one row per video as each is done.
+
+  Returns:
+    (videos embedded now, skipped (name, error) pairs).
+  """
+  from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+  from scfa_jax.inference import identity  # pylint: disable=g-import-not-at-top
+  from scfa_jax.inference import index  # pylint: disable=g-import-not-at-top
+  from scfa_jax.inference import paths as paths_lib  # pylint: disable=g-import-not-at-top
+  wanted = identity.of_predictor(predictor)
+  check_out(out, wanted)
+  todo = remaining(paths, out)
+  if len(todo) < len(paths):
     logging.info('%s already holds %d of these %d videos; embedding the other %d.', out, len(paths) - len(todo),
                  len(paths), len(todo))
-  writer, skipped, count = None, [], 0
-  start = time.perf_counter()
-  with tqdm(total=len(todo), unit='video', dynamic_ncols=True) as bar:
-    outputs = predictor.outputs(todo)
-    while True:
-      group = list(itertools.islice(outputs, chunk))
-      if not group:
-        break
-      rows = []
-      for o in group:
+  writer: Optional[index.Writer] = None
+  skipped, count, start = [], 0, time.perf_counter()
+  try:
+    with tqdm(total=len(todo), unit='video', dynamic_ncols=True) as bar:
+      for o in predictor.outputs(todo):
         if o.error is not None:
           skipped.append((o.name, o.error))
         else:
-          rows.append((o.name, '', o.values['features']))
-      if rows:
-        if writer is None:
-          writer = index.Writer(out, len(rows[0][2]))
-        writer.write(rows)
-        count += len(rows)
-      bar.update(len(group))
-      bar.set_postfix_str(f'{count / max(time.perf_counter() - start, 1e-9):.1f} videos/s')
-  if writer is not None:
-    writer.close()
+          vector = o.values['features']
+          if writer is None:
+            written = index.read_identity(out) if os.path.isfile(out) and os.path.getsize(out) else None
+            writer = index.Writer(out, identity.of_predictor(predictor, dim=len(vector)), fix=fix_for(out, written))
+          writer.write(paths_lib.key(o.name), '', vector)
+          count += 1
+        bar.update(1)
+        bar.set_postfix_str(f'{count / max(time.perf_counter() - start, 1e-9):.1f} videos/s', refresh=False)
+  finally:
+    if writer is not None:
+      writer.close()
   logging.info('Embedded %d video(s) in %.1f s into %s.', count, time.perf_counter() - start, out)
   return count, skipped
+
+
+def embed_command(workdir: str, entries: Sequence[str], out: str, *, step: Optional[int] = None,
+                  load: Optional[Callable[..., Any]] = None) -> int:
+  """What ``python -m scfa_jax.tools.embed`` does; returns its exit code.
+
+  Everything that can be checked without the model is checked first: the
+  listing, ``--out`` (writable, an embedding file, of this model) and what is
+  left to do; the model (``load``, default ``Predictor.from_workdir``) loads
+  only when some video is left.
+  """
+  from scfa_jax.inference import cli  # pylint: disable=g-import-not-at-top
+  from scfa_jax.inference import identity  # pylint: disable=g-import-not-at-top
+  from scfa_jax.inference import paths  # pylint: disable=g-import-not-at-top
+  from scfa_jax.inference import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  listing = paths.list_videos(paths.expand(entries))
+  total = len(listing.videos) + len(listing.skipped)
+  if not listing.videos:
+    raise paths.nothing_found(listing)
+  _check_writable(out)
+  config = workdir_lib.load_config(workdir)
+  newest = step if step is not None else workdir_lib.newest_step(workdir)
+  if newest is not None:  # without a checkpoint, loading the model says so
+    check_out(out, identity.of_model(workdir, config, newest))
+  todo = remaining(listing.videos, out)
+  if not todo and newest is not None:  # (without a checkpoint, loading below names the problem)
+    logging.info('%s already holds all %d video(s); nothing to embed.', out, len(listing.videos))
+    return cli.report_skipped(listing.skipped, total)
+  if load is None:
+    from scfa_jax.inference import Predictor  # pylint: disable=g-import-not-at-top
+    load = Predictor.from_workdir
+  _, skipped = embed_to_file(load(workdir, step=step), todo, out)
+  return cli.report_skipped(listing.skipped + skipped, total)
 
 
 def main(argv: Sequence[str]) -> None:
@@ -80,14 +131,9 @@ def main(argv: Sequence[str]) -> None:
 
   def body() -> int:
     from scfa_jax import errors  # pylint: disable=g-import-not-at-top
-    from scfa_jax.inference import Predictor  # pylint: disable=g-import-not-at-top
     if len(argv) > 1:
       raise errors.ConfigError(f'Unexpected arguments {argv[1:]}: pass the videos with --videos.')
-    paths = expand(FLAGS.videos)
-    _check_writable(FLAGS.out)
-    predictor = Predictor.from_workdir(FLAGS.workdir, step=FLAGS.step)
-    _, skipped = embed_to_file(predictor, paths, FLAGS.out)
-    return cli.report_skipped(skipped, len(paths))
+    return embed_command(FLAGS.workdir, FLAGS.videos, FLAGS.out, step=FLAGS.step)
 
   cli.run(body)
 
@@ -102,5 +148,5 @@ def _check_writable(path: str) -> None:
 
 
 if __name__ == '__main__':
-  define_flags()
-  app.run(main)
+  from scfa_jax.inference import cli as _cli  # pylint: disable=g-import-not-at-top
+  _cli.launch(define_flags, main, __doc__)

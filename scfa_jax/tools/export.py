@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from typing import Sequence
 
-from absl import app
 from absl import flags
 
 FLAGS = flags.FLAGS
@@ -55,5 +54,5 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == '__main__':
-  define_flags()
-  app.run(main)
+  from scfa_jax.inference import cli as _cli  # pylint: disable=g-import-not-at-top
+  _cli.launch(define_flags, main, __doc__)

@@ -12,11 +12,12 @@ encoder features; the search is exact, over the index in chunks.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from typing import Optional, Sequence
 
-from absl import app
 from absl import flags
+import numpy as np
 
 FLAGS = flags.FLAGS
 
@@ -36,7 +37,13 @@ def load_index(predictor, path: Optional[str]):
   from scfa_jax.evaluation import heads as heads_lib  # pylint: disable=g-import-not-at-top
   from scfa_jax.inference import index  # pylint: disable=g-import-not-at-top
   if path:
-    return index.load(path)
+    from scfa_jax.inference import identity  # pylint: disable=g-import-not-at-top
+    found = index.load(path)
+    if found.identity is not None:  # a file of the first format records no model: only its dimension is checked
+      identity.check(path, found.identity, identity.of_predictor(predictor), fix=(
+          f'search it with --workdir={found.identity.workdir} --step={found.identity.step}, or embed the videos '
+          'again with this model into another file.'))
+    return found
   if predictor.heads is None or predictor.heads.memory is None:
     predictor.resolve_head('knn')  # raises the message naming --mode=eval
     raise heads_lib.NoHeadsError(f'{predictor.workdir} has no saved train-split memory; pass --index.')
@@ -44,10 +51,27 @@ def load_index(predictor, path: Optional[str]):
   return index.from_memory(memory.clip_ids, memory.labels, memory.features, predictor.class_names)
 
 
-def search(predictor, queries: Sequence[str], found, *, k: int) -> list[dict]:
-  """[{query, neighbours: [{video, label, similarity, row (in the index)}]}] per query; unreadable queries raise."""
+def search(predictor, queries: Sequence[str], found, *, k: int,
+           skipped: Optional[list] = None) -> list[dict]:
+  """[{query, neighbours: [{video, label, similarity, row (in the index)}]}] per readable query.
+
+  A query that cannot be read is appended to ``skipped`` as (name, error) and
+  the others are answered; without ``skipped`` it raises.
+  """
   from scfa_jax.inference import index  # pylint: disable=g-import-not-at-top
-  features = predictor.embed(list(queries))
+  from scfa_jax.inference import paths  # pylint: disable=g-import-not-at-top
+  answered, vectors = [], []
+  for out in predictor.outputs(list(queries)):
+    if out.error is None:
+      answered.append(queries[out.index])
+      vectors.append(out.values['features'])
+    elif skipped is None:
+      raise out.error
+    else:
+      skipped.append((out.name, out.error))
+  if not answered:
+    return []
+  features = np.stack(vectors)
   if features.shape[1] != found.features.shape[1]:
     from scfa_jax import errors  # pylint: disable=g-import-not-at-top
     raise errors.BadFilesError(f'The index holds {found.features.shape[1]}-dimensional embeddings, this model gives '
@@ -56,11 +80,13 @@ def search(predictor, queries: Sequence[str], found, *, k: int) -> list[dict]:
   return [{'query': q, 'neighbours': [{'video': found.names[i], 'label': found.labels[i], 'similarity': float(s),
                                        'row': int(i)}
                                       for i, s in zip(row_ids, row_sims)]}
-          for q, row_ids, row_sims in zip(queries, ids, sims)]
+          for q, row_ids, row_sims in zip(answered, ids, sims)]
 
 
 def print_results(results: Sequence[dict], *, as_json: bool, stream=sys.stdout) -> None:
+  from scfa_jax.inference import paths  # pylint: disable=g-import-not-at-top
   for result in results:
+    result = {**result, 'query': paths.display(result['query'])}
     if as_json:
       print(json.dumps(result), file=stream)
       continue
@@ -71,28 +97,33 @@ def print_results(results: Sequence[dict], *, as_json: bool, stream=sys.stdout) 
 
 def main(argv: Sequence[str]) -> None:
   from scfa_jax.inference import cli  # pylint: disable=g-import-not-at-top
-  cli.start()
 
   def body() -> int:
     from scfa_jax import errors  # pylint: disable=g-import-not-at-top
-    from scfa_jax.inference import Predictor  # pylint: disable=g-import-not-at-top
-    from scfa_jax.inference import video as video_lib  # pylint: disable=g-import-not-at-top
     if len(argv) > 1:
       raise errors.ConfigError(f'Unexpected arguments {argv[1:]}: pass the query with --query.')
-    queries = video_lib.find_videos(FLAGS.query)
+    if FLAGS.k < 1:
+      raise errors.ConfigError(f'--k={FLAGS.k}: the number of neighbours per query must be at least 1.')
+    cli.start()
+    from scfa_jax.inference import Predictor  # pylint: disable=g-import-not-at-top
+    from scfa_jax.inference import paths  # pylint: disable=g-import-not-at-top
+    listing = paths.list_videos(FLAGS.query)
+    if not listing.videos:
+      raise paths.nothing_found(listing)
     predictor = Predictor.from_workdir(FLAGS.workdir, step=FLAGS.step)
     found = load_index(predictor, FLAGS.index)
-    results = search(predictor, queries, found, k=FLAGS.k)
+    skipped = list(listing.skipped)
+    results = search(predictor, listing.videos, found, k=FLAGS.k, skipped=skipped)
     print_results(results, as_json=FLAGS.json)
-    if FLAGS.png:
+    if FLAGS.png and results:
       from scfa_jax.inference import gallery  # pylint: disable=g-import-not-at-top
       gallery.write(predictor, results, FLAGS.png)
-      print(f'Wrote {FLAGS.png}.')
-    return 0
+      logging.info('Wrote %s.', FLAGS.png)  # stderr: --json keeps stdout to JSON lines
+    return cli.report_skipped(skipped, len(listing.videos) + len(listing.skipped))
 
   cli.run(body)
 
 
 if __name__ == '__main__':
-  define_flags()
-  app.run(main)
+  from scfa_jax.inference import cli as _cli  # pylint: disable=g-import-not-at-top
+  _cli.launch(define_flags, main, __doc__)
