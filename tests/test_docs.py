@@ -31,6 +31,8 @@ _INLINE = re.compile(r'`(python -m scfa_jax[^`]*)`')
 _LINK = re.compile(r'\]\(([^)\s]+)\)')
 _CONFIG_FILE = re.compile(r'\bconfigs/[A-Za-z0-9_]+\.py\b')
 _PLACEHOLDER = re.compile(r'<[^>]*>|\.\.\.|\bN\b')
+# Any ``--config.a.b`` or ``--config.a.b=value`` in the text: prose, tables, code, ``--set=`` values.
+_ANY_OVERRIDE = re.compile(r'--config\.([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)(?:=([^\s`"\'|]*))?')
 
 
 def _read(path: str) -> str:
@@ -170,6 +172,82 @@ def test_every_config_override_parses():
     except Exception as e:  # pylint: disable=broad-except
       errors.append(f'{doc}: {" ".join(command)}\n    {type(e).__name__}: {e}')
   assert not errors, '\n'.join(errors)
+
+
+def overrides_anywhere(path: str) -> list[tuple[int, str, str, str | None]]:
+  """Every ``--config.X[=V]`` of a doc, wherever it stands: (line number, text as written, field X, value V or None).
+
+  A value ends at white space, a backtick, a quote or a table bar; sentence
+  punctuation after it and an unmatched closing bracket are not part of it.
+  """
+  found = []
+  for number, line in enumerate(_read(path).split('\n'), 1):
+    for match in _ANY_OVERRIDE.finditer(line):
+      field, value = match.group(1), match.group(2)
+      if value is not None:
+        value = value.rstrip('.,;:')
+        while value.endswith(')') and value.count(')') > value.count('('):
+          value = value[:-1].rstrip('.,;:')
+      written = f'--config.{field}' + ('' if value is None else f'={value}')
+      found.append((number, written, field, value))
+  return found
+
+
+def override_error(field: str, value: str | None, config_path: str) -> str | None:
+  """Why ``--config.field=value`` does not apply to the config at ``config_path`` (None if it does).
+
+  The field must exist (a group such as ``eval`` in ``--config.eval.*`` counts);
+  a value, unless a placeholder (``N``, ``K``, ``<folder>``), must parse to the
+  field's type with ml_collections' own override parser.
+  """
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+  placeholder = value is None or _PLACEHOLDER.search(value) or re.fullmatch(r'[A-Z]', value)
+  argv = ['prog', f'--config={config_path}'] + ([] if placeholder else [f'--config.{field}={value}'])
+  values = flags.FlagValues()
+  try:
+    config_flags.DEFINE_config_file('config', None, flag_values=values, lock_config=True, sys_argv=argv)
+    values(argv)
+    node = values.config
+    for part in field.split('.'):
+      node = node[part]
+  except (KeyError, AttributeError) as e:  # ml_collections says which part is unknown and what it resembles
+    hint = re.search(r'Did you mean "(\w+)"', str(e))
+    return f'no field {field!r} in the config schema' + (f' (did you mean {hint.group(1)!r}?)' if hint else '')
+  except Exception as e:  # pylint: disable=broad-except
+    return f'{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""}'
+  return None
+
+
+def test_every_config_override_anywhere_in_the_docs_is_valid():
+  """Prose, tables and ``--set=`` values too (``--config.train.num_epoch=3`` in a sentence passed before)."""
+  schema = os.path.join(ROOT, 'scfa_jax', 'config.py')  # every configs/*.py extends it without adding fields
+  docs = [p for p in DOCS if not p.endswith('CHANGELOG.md')]  # history may name what is gone
+  found = [(_rel(path), *o) for path in docs for o in overrides_anywhere(path)]
+  assert len(found) > 50, 'the collector found too few overrides to be reading the docs'
+  bad = []
+  for doc, number, written, field, value in found:
+    why = override_error(field, value, schema)
+    if why:
+      bad.append(f'{doc}:{number}: {written}: {why}')
+  assert not bad, 'config overrides the schema refuses:\n' + '\n'.join(bad)
+
+
+def test_override_collector_reads_prose_tables_and_set_values(tmp_path):
+  doc = tmp_path / 'doc.md'
+  doc.write_text('Pass `--config.train.num_epoch=3`.\n| x (`--config.eval.local_views=1`) | 2 |\n'
+                 'D="--set=--config.data.name=synthetic_detail --set=--config.eval.plots=False"\n'
+                 '(with --config.seed=N), `--config.eval.*` may change\n')
+  assert [(n, w) for n, w, _, _ in overrides_anywhere(str(doc))] == [
+      (1, '--config.train.num_epoch=3'), (2, '--config.eval.local_views=1'),
+      (3, '--config.data.name=synthetic_detail'), (3, '--config.eval.plots=False'), (4, '--config.seed=N'),
+      (4, '--config.eval')]
+  schema = os.path.join(ROOT, 'scfa_jax', 'config.py')
+  assert 'num_epoch' in override_error('train.num_epoch', '3', schema)
+  assert override_error('train.num_epochs', '3', schema) is None
+  assert override_error('train.num_epochs', 'three', schema) is not None
+  assert override_error('eval.robustness', 'maybe', schema) is not None
+  assert override_error('seed', 'N', schema) is None and override_error('eval', None, schema) is None
 
 
 def test_every_config_file_named_exists():

@@ -110,8 +110,32 @@ def test_one_test_video_and_a_test_class_absent_from_train():
                                               _eval_config(), CLASSES)
   assert protocols['linear_probe']['single_view']['top1'] == 0.0  # it cannot predict an unseen class
   assert protocols['knn']['single_view']['per_class_top1'] == {'a': None, 'b': None, 'c': 0.0}
-  assert protocols['retrieval']['single_view']['num_queries'] == 0  # nothing of its class to retrieve
+  assert protocols['retrieval']['single_view'] is None  # nothing of its class to retrieve: undefined, not 0
+  assert 'test classes c are absent' in protocols['retrieval']['reason']
   schema.validate(_results(protocols, [2]))
+
+
+def test_retrieval_with_no_scorable_query_reads_as_undefined_everywhere(tmp_path):
+  """Every test class absent from train: mAP and Recall@k were reported as 0.0, as if the encoder had failed."""
+  rng = np.random.default_rng(3)
+  protocols = evaluate.score_frozen_protocols(_split(rng.normal(size=(4, 4)), [0, 0, 1, 1]),
+                                              _test_split(rng.normal(size=(2, 4)), [2, 2], rng.normal(size=(2, 4))),
+                                              _eval_config(), CLASSES)
+  assert protocols['retrieval'] == {'single_view': None, 'averaged': None,
+                                    'reason': protocols['retrieval']['reason']}
+  results = _results(protocols, [2, 2])
+  schema.validate(results)
+  path = report.write_results(results, str(tmp_path))
+  with open(path) as f:
+    assert json.load(f)['protocols']['retrieval']['single_view'] is None  # null in results.json
+  summary = report.format_summary(results)
+  assert 'retrieval not scored: no test video has a class of the train split' in summary and 'mAP' not in summary
+  assert not any('retrieval' in key for key in report.eval_scalars(results))
+  from scfa_jax.tools import compare  # pylint: disable=g-import-not-at-top
+  row, = compare.summarize([compare.Run('m', 0, str(tmp_path), results)])
+  assert row.metrics['retrieval mAP'] is None
+  assert 'retrieval mAP' not in compare.to_markdown([row])
+  compare.plot_accuracy_vs_compute([row], str(tmp_path / 'cmp.png'), metric='retrieval mAP')
 
 
 def test_a_protocol_that_raises_is_null_and_the_others_are_kept():

@@ -93,6 +93,11 @@ def test_retrieval_skips_queries_that_cannot_be_answered():
   memory, memory_labels = _at_angles([0, 45]), np.array([0, 1])
   found = retrieval.retrieval_metrics(memory, memory_labels, _at_angles([5, 50]), np.array([0, 2]), ks=(1,))
   assert found == {'recall@1': 1.0, 'map': 1.0, 'num_queries': 1}
+  none = retrieval.retrieval_metrics(memory, memory_labels, _at_angles([5, 50]), np.array([2, 2]), ks=(1, 5))
+  assert none == {'recall@1': None, 'recall@5': None, 'map': None, 'num_queries': 0}  # undefined, not 0.0
+  assert retrieval.why_unscorable(memory_labels, np.array([2, 2]), ['a', 'b', 'c']).startswith(
+      'no test video has a class of the train split (test classes c')
+  assert retrieval.why_unscorable(memory_labels, np.array([0, 2])) is None
 
 
 def test_per_class_accuracy_and_confusion():

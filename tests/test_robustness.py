@@ -30,6 +30,25 @@ def test_drop_frames_keeps_the_rest_in_order(fraction, kept):
   assert ids == _ids(pt.drop_frames(FRAMES, fraction))  # the same video is always perturbed the same way
 
 
+@pytest.mark.parametrize('n', [4, 5, 6, 9, 10, 13])
+def test_drop_frames_rounds_the_kept_count_half_up(n):
+  """25% of 6 frames keeps 5 and of 10 keeps 8 (round-half-to-even kept 4 and 8: the rule changed with n)."""
+  video = tf.constant([f'frame{i:02d}' for i in range(n)])
+  assert len(_ids(pt.drop_frames(video, 0.25))) == int(np.floor(n * 0.75 + 0.5))
+  assert len(_ids(pt.drop_frames(video, 0.5))) == int(np.floor(n * 0.5 + 0.5))
+
+
+@pytest.mark.parametrize('n', [1, 2, 3, 4, 5, 6, 9, 13, 20])
+def test_speed_2x_keeps_every_other_frame_the_last_one_included(n):
+  """n = 5 gave [0, 2]: round-half-to-even of 2.5 frames dropped frame 4 (and so the 2x row's last frame)."""
+  video = tf.constant([f'frame{i:02d}' for i in range(n)])
+  assert _ids(pt.change_speed(video, 2.0)) == list(range(0, n, 2))
+  assert _ids(pt.change_speed(video, 3.0)) == list(range(0, n, 3))
+  assert _ids(pt.change_speed(video, 0.5)) == [i // 2 for i in range(2 * n)]
+  half = min(n // 2, n - 1)
+  assert _ids(pt.change_speed_halfway(video, 2.0)) == list(range(half)) + list(range(half, n, 2))
+
+
 def test_speed_changes_the_frame_rate():
   assert _ids(pt.change_speed(FRAMES, 2.0)) == list(range(0, 20, 2))
   assert _ids(pt.change_speed(FRAMES, 0.5)) == [i // 2 for i in range(40)]

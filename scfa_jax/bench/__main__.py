@@ -10,6 +10,8 @@ r"""``python -m scfa_jax.bench pipeline [--flags]``: benchmarks, each printing o
             direction from a profiler trace (``bench.profile_step``).
   predict   videos/s of Predictor.embed (decode vs model) and of the exported
             SavedModel, demo model and ResNet-50 at 224 px (``bench.predict``).
+  serve     The web page's answer time for a 10-second clip after warm-up
+            (``bench.serve``; --serve_workdir=W).
   layers    Each distinct convolution of the ResNet (forward, input and
             weight gradient), JAX against PyTorch, totalled per step
             (``bench.layers``; --steps is the repeats per timing).
@@ -19,6 +21,7 @@ r"""``python -m scfa_jax.bench pipeline [--flags]``: benchmarks, each printing o
   python -m scfa_jax.bench profile --depth=50 --image_size=224 --batch=8 --steps=2
   python -m scfa_jax.bench layers --depth=50 --image_size=224 --batch=8
   python -m scfa_jax.bench predict --predict_videos=8
+  python -m scfa_jax.bench serve --serve_workdir=/tmp/scfa_demo
 """
 
 from __future__ import annotations
@@ -36,11 +39,12 @@ from scfa_jax.bench import layers
 from scfa_jax.bench import pipeline
 from scfa_jax.bench import predict
 from scfa_jax.bench import profile_step
+from scfa_jax.bench import serve
 from scfa_jax.bench import train_step
 
 
 def main(argv: Sequence[str]) -> None:
-  commands = ('pipeline', 'build', 'train_step', 'profile', 'layers', 'predict')
+  commands = ('pipeline', 'build', 'train_step', 'profile', 'layers', 'predict', 'serve')
   if len(argv) != 2 or argv[1] not in commands:
     raise app.UsageError(f'Usage: python -m scfa_jax.bench {{{"|".join(commands)}}} [--flags]')
   logging.set_verbosity(logging.WARNING)
@@ -67,6 +71,16 @@ def main(argv: Sequence[str]) -> None:
       print(f'{argv[0]} layers: error: {e}', file=sys.stderr)
       sys.exit(2)
     print(layers.format_table(results), file=sys.stderr)
+    print(json.dumps(results), flush=True)
+    return
+  if argv[1] == 'serve':
+    try:
+      results = serve.run()
+    except ValueError as e:  # no workdir, or one that cannot answer: one line, no traceback
+      print(f'{argv[0]} serve: error: {e}', file=sys.stderr)
+      sys.exit(2)
+    for key, value in results.items():
+      print(f'{key}: {value}', file=sys.stderr)
     print(json.dumps(results), flush=True)
     return
   if argv[1] == 'predict':

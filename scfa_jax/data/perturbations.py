@@ -28,20 +28,35 @@ def _video_seed(encoded: Frames, salt: int) -> tf.Tensor:
   return tf.stack([key, tf.constant(salt, tf.int64)])
 
 
+def _round_half_up(x: tf.Tensor) -> tf.Tensor:
+  """int32 of x rounded to the nearest integer, halves up (``tf.math.round`` rounds halves to even, so 25% of
+  6 and of 10 frames would round in opposite directions)."""
+  return tf.cast(tf.floor(x + 0.5), tf.int32)
+
+
 def drop_frames(encoded: Frames, fraction: float) -> Frames:
-  """Removes ``fraction`` of the frames at random (at least one frame is kept), keeping the order."""
+  """Removes ``fraction`` of the frames at random, keeping the order.
+
+  Keeps ``n * (1 - fraction)`` frames rounded half up (at least one): 25% of 6
+  frames keeps 5, of 10 keeps 8.
+  """
   n = tf.shape(encoded)[0]
-  keep = tf.maximum(tf.cast(tf.math.round(tf.cast(n, tf.float32) * (1.0 - fraction)), tf.int32), 1)
+  keep = tf.maximum(_round_half_up(tf.cast(n, tf.float64) * (1.0 - fraction)), 1)
   priorities = tf.random.stateless_uniform([n], seed=_video_seed(encoded, 1))
   kept = tf.sort(tf.argsort(priorities)[:keep])
   return tf.gather(encoded, kept)
 
 
 def change_speed(encoded: Frames, factor: float) -> Frames:
-  """Plays the video ``factor`` times as fast: 2.0 keeps every other frame, 0.5 shows each frame twice."""
+  """Plays the video ``factor`` times as fast: 2.0 keeps every other frame, 0.5 shows each frame twice.
+
+  Frame ``i`` of the result is frame ``floor(i * factor)``, for every ``i``
+  that stays inside the video (``ceil(n / factor)`` frames): at 2x a video of
+  5 frames keeps 0, 2, 4, its last frame included.
+  """
   n = tf.shape(encoded)[0]
-  length = tf.maximum(tf.cast(tf.math.round(tf.cast(n, tf.float32) / factor), tf.int32), 1)
-  positions = tf.cast(tf.floor(tf.range(length, dtype=tf.float32) * factor), tf.int32)
+  length = tf.maximum(tf.cast(tf.math.ceil(tf.cast(n, tf.float64) / factor), tf.int32), 1)
+  positions = tf.cast(tf.floor(tf.range(length, dtype=tf.float64) * factor), tf.int32)
   return tf.gather(encoded, tf.minimum(positions, n - 1))
 
 
@@ -60,7 +75,7 @@ def change_speed_halfway(encoded: Frames, factor: float) -> Frames:
 def cut_segment(encoded: Frames, fraction: float) -> Frames:
   """Removes one contiguous run of ``fraction`` of the frames at a random position (at least one frame is kept)."""
   n = tf.shape(encoded)[0]
-  length = tf.minimum(tf.cast(tf.math.round(tf.cast(n, tf.float32) * fraction), tf.int32), n - 1)
+  length = tf.minimum(_round_half_up(tf.cast(n, tf.float64) * fraction), n - 1)
   # Starts 0 .. n - length: the cut may take the video's last frames (maxval is exclusive).
   start = tf.random.stateless_uniform([], seed=_video_seed(encoded, 2), maxval=n - length + 1, dtype=tf.int32)
   return tf.concat([encoded[:start], encoded[start + length:]], axis=0)

@@ -259,7 +259,7 @@ def score_frozen_protocols(train: dict[str, Any], test: dict[str, Any], eval_con
     protocols['retrieval'] = _score('retrieval', lambda: _map_views(
         lambda q: retrieval.retrieval_metrics(train['features'], train['label'], q, labels,
                                               ks=tuple(eval_config.retrieval_ks)), test['features']),
-                                    features_problem)
+                                    features_problem or retrieval.why_unscorable(train['label'], labels, class_names))
   return protocols
 
 

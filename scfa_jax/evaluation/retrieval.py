@@ -9,7 +9,7 @@ that order (a stable sort).
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -46,15 +46,33 @@ def average_precision(relevance: np.ndarray, scores: np.ndarray | None = None) -
     return np.where(num_relevant > 0, (precision * relevance).sum(axis=1) / num_relevant, np.nan)
 
 
+def why_unscorable(memory_labels: np.ndarray, query_labels: np.ndarray,
+                   class_names: Optional[Sequence[str]] = None) -> Optional[str]:
+  """Why no query can be scored (no test video's class is in the train split), or None if some can.
+
+  Recall@k and mAP are then undefined, not zero: evaluation reports the
+  protocol as null with this reason.
+  """
+  query_labels = np.asarray(query_labels)
+  if np.isin(query_labels, memory_labels).any():
+    return None
+  if not len(query_labels):
+    return 'the test split gave no video to query with'
+  absent = [class_names[int(c)] if class_names is not None else str(c) for c in np.unique(query_labels)]
+  return (f'no test video has a class of the train split (test classes {", ".join(absent)} are absent from it), '
+          'so no query can retrieve anything')
+
+
 def retrieval_metrics(memory: np.ndarray, memory_labels: np.ndarray, queries: np.ndarray, query_labels: np.ndarray,
-                      *, ks: Sequence[int] = (1, 5, 10), chunk: int = 512) -> dict[str, float]:
+                      *, ks: Sequence[int] = (1, 5, 10), chunk: int = 512) -> dict[str, Optional[float]]:
   """Recall@k and mAP of retrieving same-class train videos for every test video.
 
   Recall@k is the fraction of queries with at least one same-class video among
   their k nearest train videos (the "top-k retrieval accuracy" of the video
   self-supervised literature); mAP is the mean, over queries, of the average
   precision of the full ranking of the train split. Queries whose class has no
-  train video can retrieve nothing and are left out of both.
+  train video can retrieve nothing and are left out of both; when that leaves
+  none, both are undefined and given as None (:func:`why_unscorable` says why).
 
   Returns:
     {'recall@k': ... for each k, 'map': ..., 'num_queries': counted queries}.
@@ -70,8 +88,8 @@ def retrieval_metrics(memory: np.ndarray, memory_labels: np.ndarray, queries: np
     for k in ks:
       hits[k] += int(relevance[:, :k].any(axis=1).sum())
     ap_sum += float(average_precision(relevance, sims).sum())
-  n = max(len(queries), 1)
-  results = {f'recall@{k}': hits[k] / n for k in ks}
-  results['map'] = ap_sum / n
+  n = len(queries)
+  results: dict[str, Optional[float]] = {f'recall@{k}': hits[k] / n if n else None for k in ks}
+  results['map'] = ap_sum / n if n else None
   results['num_queries'] = int(len(queries))
   return results
