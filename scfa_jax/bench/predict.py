@@ -48,7 +48,8 @@ def _config(name: str):
   return config
 
 
-def _predictor(config):
+def random_predictor(config):
+  """A Predictor of random weights with a 5-class linear probe: speed and export do not depend on the weights."""
   from scfa_jax.inference import Predictor  # pylint: disable=g-import-not-at-top
   from scfa_jax.inference import workdir  # pylint: disable=g-import-not-at-top
   from scfa_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top
@@ -97,7 +98,7 @@ def bench_model(name: str, paths: list[str], folder: str) -> dict[str, Any]:
   from scfa_jax.inference import views  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   config = _config(name)
-  predictor = _predictor(config)
+  predictor = random_predictor(config)
   n = len(paths)
   predictor.embed(paths[:2])  # compiles
   decode_s, _ = _timed(lambda: [video.read(p, video.storage(config.data)) for p in paths])
