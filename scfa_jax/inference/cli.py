@@ -10,11 +10,13 @@ from scfa_jax import errors
 
 
 def start(verbose: bool = False) -> None:
-  """Quiet console, TensorFlow kept off the GPUs (tf.data only): as ``scfa_jax.main`` starts."""
+  """Quiet console, TensorFlow kept off the GPUs (tf.data only): as ``scfa_jax.main`` starts; and a quick
+  start (``scfa_jax.startup``: TensorFlow without Keras, compiled programs kept on disk)."""
   from scfa_jax import console  # pylint: disable=g-import-not-at-top
   console.configure(verbose=verbose, filter_native_stderr=True)
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  tf.config.set_visible_devices([], 'GPU')
+  from scfa_jax import startup  # pylint: disable=g-import-not-at-top
+  startup.import_tensorflow().config.set_visible_devices([], 'GPU')
+  startup.use_compilation_cache()
 
 
 def run(body: Callable[[], int]) -> None:
