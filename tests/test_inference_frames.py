@@ -11,6 +11,7 @@ from scfa_jax import config as base_config
 from scfa_jax.datasets import video_io
 from scfa_jax.inference import video
 from scfa_jax.inference import views
+from tests.video_fixtures import write_video
 
 SAMPLES = pathlib.Path(__file__).resolve().parents[1].parent / 'shared' / 'real_samples'
 # Real clips: HMDB51 ones whose containers state 48 frames for 40 and 427 for 430 (a second pass each),
@@ -20,22 +21,13 @@ REAL = ['hmdb51/videos/Goal_Keeping_Tips_catch_f_cm_np1_fr_med_2.avi',
         'ucf101/videos/v_ApplyEyeMakeup_g01_c01.avi']
 
 
-def _write_clip(path, num_frames, size, seed=0):
-  rng = np.random.default_rng(seed)
-  writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'FFV1'), 10, size)
-  for _ in range(num_frames):
-    writer.write(rng.integers(0, 255, (size[1], size[0], 3), np.uint8))
-  writer.release()
-  return str(path)
-
-
 @pytest.fixture(scope='module')
 def clips(tmp_path_factory):
-  """Fixture clips (a large and a small frame size, short and long) and the real sample clips found."""
+  """Fixture clips (lossless and MPEG-4, large and small frames, short and long) and the real sample clips found."""
   folder = tmp_path_factory.mktemp('frames')
-  paths = [_write_clip(folder / 'large.avi', 37, (96, 72)), _write_clip(folder / 'small.avi', 5, (40, 32), 1),
-           _write_clip(folder / 'tiny.avi', 23, (24, 24), 2)]
-  return paths + [str(SAMPLES / p) for p in REAL if (SAMPLES / p).is_file()]
+  paths = [write_video(folder / 'large.avi', 37, width=96, height=72, fourcc='FFV1'),
+           write_video(folder / 'small.avi', 5, seed=1), write_video(folder / 'tiny.avi', 23, width=24, height=24)]
+  return [str(p) for p in paths] + [str(SAMPLES / p) for p in REAL if (SAMPLES / p).is_file()]
 
 
 def _config(dataset, num_clips, local_views, fused):
