@@ -8,8 +8,10 @@ r"""``python -m scfa_jax.bench pipeline [--flags]``: benchmarks, each printing o
             MFU on accelerators (``bench.train_step``).
   profile   Where that step's time goes: XLA ops grouped by kind and
             direction from a profiler trace (``bench.profile_step``).
-  predict   videos/s of Predictor.embed (decode vs model) and of the exported
-            SavedModel, demo model and ResNet-50 at 224 px (``bench.predict``).
+  predict   videos/s of Predictor.embed against decoding alone, the model in
+            JAX, the SavedModel and ONNX, and whole embed processes'
+            start-up, demo model and ResNet-50 at 224 px, on the real sample
+            clips (``bench.predict``).
   serve     The web page's answer time for a 10-second clip after warm-up
             (``bench.serve``; --serve_workdir=W).
   layers    Each distinct convolution of the ResNet (forward, input and
@@ -20,7 +22,7 @@ r"""``python -m scfa_jax.bench pipeline [--flags]``: benchmarks, each printing o
   python -m scfa_jax.bench train_step --depth=50 --image_size=224 --batch=8
   python -m scfa_jax.bench profile --depth=50 --image_size=224 --batch=8 --steps=2
   python -m scfa_jax.bench layers --depth=50 --image_size=224 --batch=8
-  python -m scfa_jax.bench predict --predict_videos=8
+  python -m scfa_jax.bench predict
   python -m scfa_jax.bench serve --serve_workdir=/tmp/scfa_demo
 """
 
@@ -32,15 +34,29 @@ import sys
 from typing import Sequence
 
 from absl import app
+from absl import flags
 from absl import logging
 
+from scfa_jax import console
+from scfa_jax import startup
 from scfa_jax import xla_cpu
+
+HELP = ('--help', '-h', '-?', '--helpshort', '--helpfull')
+if any(arg in HELP for arg in sys.argv[1:]) or 'predict' in sys.argv[1:2]:
+  console.configure(filter_native_stderr=True)  # no C++ start-up lines from the imports below
+startup.import_tensorflow()  # without its eager Keras import (seconds)
+
+# pylint: disable=g-import-not-at-top,wrong-import-position  (after the console is set up)
 from scfa_jax.bench import layers
 from scfa_jax.bench import pipeline
 from scfa_jax.bench import predict
 from scfa_jax.bench import profile_step
 from scfa_jax.bench import serve
 from scfa_jax.bench import train_step
+# pylint: enable=g-import-not-at-top,wrong-import-position
+
+for _module in (pipeline, train_step, predict, serve):  # their flags in --help
+  flags.adopt_module_key_flags(_module)
 
 
 def main(argv: Sequence[str]) -> None:
@@ -85,8 +101,7 @@ def main(argv: Sequence[str]) -> None:
     return
   if argv[1] == 'predict':
     results = predict.run()
-    for name in train_step.flags.FLAGS.predict_models:
-      print(f'{name}: {results[name]}', file=sys.stderr)
+    print('\n'.join(predict.format_lines(results)), file=sys.stderr)
     print(json.dumps(results), flush=True)
     return
   if argv[1] == 'train_step':
@@ -103,4 +118,6 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == '__main__':
+  if any(arg in HELP for arg in sys.argv[1:]):  # absl exits 1 after --help; asking for help is no error
+    app.usage(shorthelp='--helpfull' not in sys.argv, writeto_stdout=True, exitcode=0)
   app.run(main)

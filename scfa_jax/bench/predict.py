@@ -1,16 +1,25 @@
-r"""``python -m scfa_jax.bench predict``: videos/s of ``Predictor.embed``, and where the time goes.
+r"""``python -m scfa_jax.bench predict``: videos/s of ``Predictor.embed``, where the time goes, start-up, exports.
 
-For the demo model and for ResNet-50 at 224 px (4x4 grid of 56 px tiles), on
-the same generated video files (``--predict_videos`` clips of 96 frames at
-320x240, FFV1), it times
+On the real sample clips (``--predict_videos_dir``, default ``../shared/real_samples``
+beside the checkout: HMDB51 and UCF101 AVIs, 320x240) or, without them,
+``--predict_videos`` generated clips of 96 frames at 320x240 (FFV1), for the
+demo model and ResNet-50 at 224 px (4x4 grid of 56 px tiles), it times
 
-* ``decode_s``: reading the files at the stored size (OpenCV), one after another;
-* ``grids_s``: ``inference.views.items``: decoding and JPEG-storing (as the dataset stores frames) in its
-  4 threads, plus evaluation's sampling, JPEG decoding and tiling;
-* ``embed_s``: ``Predictor.embed`` end to end (decoding overlaps the model);
+* ``decode_only_s``: OpenCV decoding every frame of every file (``read``: no
+  resizing), in the predictor's threads: the bound for reading files;
+* ``read_all_s``: ``inference.video.read``, every frame decoded, converted and
+  resized (what the reader did before it read only the sampled frames), 1 thread;
+* ``grids_s``: ``inference.views.items``: reading the sampled frames and JPEG-storing them
+  (as the dataset stores frames) in the threads, plus evaluation's sampling, JPEG decoding and tiling;
+* ``embed_s``: ``Predictor.embed`` end to end (reading overlaps the model), and
+  ``embed_vs_decode``: its throughput over ``decode_only_s``'s;
 * ``model_s``: the jitted model alone on the finished grids;
-* ``saved_model_s``: the exported TF SavedModel on the same grids, in TensorFlow;
-* ``onnx``: why there is no ONNX figure (``tools.export.ONNX_BLOCKED``).
+* ``saved_model_s`` / ``onnx_s``: the exported TF SavedModel in TensorFlow and
+  the ONNX model in onnxruntime (CPU) on the same grids (``onnx_s`` needs the ``onnx`` extra);
+* ``startup``: a whole ``python -m scfa_jax.tools.embed`` process on one clip of
+  a saved random-weights workdir of the model: with an empty compilation cache
+  (``cold_s``: imports, restore and compilation) and again with the cache it
+  left (``warm_s``), against the same clip's embedding time in process.
 
 Weights are random (speed does not depend on them); each timing follows a
 warm-up call that compiles, and is the fastest of two runs. Test-time views
@@ -19,10 +28,14 @@ are ``config.eval``'s (4 per video), so a video costs 4 grids.
 
 from __future__ import annotations
 
+import concurrent.futures
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
-from typing import Any
+from typing import Any, Optional
 
 import cv2
 import jax
@@ -32,8 +45,15 @@ from absl import flags
 
 from scfa_jax import config as base_config
 
-flags.DEFINE_integer('predict_videos', 8, 'bench predict: video files to embed per model.')
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SAMPLES = os.path.join(os.path.dirname(ROOT), 'shared', 'real_samples')
+
+flags.DEFINE_string('predict_videos_dir', SAMPLES, 'bench predict: a folder of video files to embed (searched '
+                    'recursively); when it does not exist, --predict_videos generated clips are used.')
+flags.DEFINE_integer('predict_videos', 8, 'bench predict: generated video files to embed per model, without '
+                     '--predict_videos_dir.')
 flags.DEFINE_list('predict_models', ['demo', 'resnet50_224'], 'bench predict: models to time.')
+flags.DEFINE_bool('predict_startup', True, 'bench predict: also time whole embed processes (start-up + compile).')
 flags.DEFINE_string('agreement_workdir', None, 'bench predict: also measure, on this workdir of a generated dataset '
                     '(synthetic_*), how often classifying source videos agrees with the prepared (JPEG) test split.')
 
@@ -48,7 +68,8 @@ def _config(name: str):
   return config
 
 
-def _predictor(config):
+def random_predictor(config):
+  """A Predictor of random weights with a 5-class linear probe: speed and export do not depend on the weights."""
   from scfa_jax.inference import Predictor  # pylint: disable=g-import-not-at-top
   from scfa_jax.inference import workdir  # pylint: disable=g-import-not-at-top
   from scfa_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top
@@ -91,42 +112,120 @@ def _timed(fn, repeats: int = 2) -> tuple[float, Any]:
   return best, out
 
 
+def _decode_only(path: str) -> int:
+  """Decodes every frame of a file (OpenCV ``read``, nothing else): the least any reader of it does."""
+  capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
+  count = 0
+  while capture.read()[0]:
+    count += 1
+  capture.release()
+  return count
+
+
+def _per_grids(seconds: float, grids: int, total: int) -> float:
+  return seconds * total / grids  # a timing on ``grids`` grids, scaled to the videos' ``total`` grids
+
+
 def bench_model(name: str, paths: list[str], folder: str) -> dict[str, Any]:
   from scfa_jax.inference import export  # pylint: disable=g-import-not-at-top
   from scfa_jax.inference import video  # pylint: disable=g-import-not-at-top
   from scfa_jax.inference import views  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   config = _config(name)
-  predictor = _predictor(config)
+  predictor = random_predictor(config)
   n = len(paths)
   predictor.embed(paths[:2])  # compiles
-  decode_s, _ = _timed(lambda: [video.read(p, video.storage(config.data)) for p in paths])
+  with concurrent.futures.ThreadPoolExecutor(predictor.threads) as pool:
+    decode_s, counts = _timed(lambda: list(pool.map(_decode_only, paths)))
+  read_s, _ = _timed(lambda: [video.read(p, video.storage(config.data)) for p in paths], repeats=1)
   grids_s, items = _timed(lambda: list(views.items(paths, config, predictor.views, jpeg_quality=predictor.jpeg_quality)))
   embed_s, _ = _timed(lambda: predictor.embed(paths))
+  total = len(items) * predictor.views.per_video
   grids = np.concatenate([item.grids for item in items])[:16]
   predictor.run_grids(grids)
   model_s, _ = _timed(lambda: jax.block_until_ready(predictor.run_grids(grids)))
-  model_s *= len(items) * predictor.views.per_video / len(grids)  # per the same number of grids as the videos
   out = os.path.join(folder, f'{name}_saved_model')
-  export.save_saved_model(predictor, out, 'probe')
+  export.save_saved_model(predictor, out, 'probe', platforms=('cpu',))
   serve = tf.saved_model.load(out).signatures['serving_default']
   serve(images=tf.constant(grids))
   saved_s, _ = _timed(lambda: serve(images=tf.constant(grids))['embedding'].numpy())
-  saved_s *= len(items) * predictor.views.per_video / len(grids)
   image = f'{config.data.grid_rows * config.data.tile_size} px'
-  return {
+  results = {
       'model': f'ResNet-{config.model.depth} width {config.model.width}, {image} grids',
       'videos': n,
+      'frames_per_video': round(float(np.mean(counts)), 1),
       'views_per_video': predictor.views.per_video,
-      'decode_s': round(decode_s, 3),
+      'threads': predictor.threads,
+      'decode_only_s': round(decode_s, 3),
+      'read_all_s': round(read_s, 3),
       'grids_s': round(grids_s, 3),
-      'model_s': round(model_s, 3),
+      'model_s': round(_per_grids(model_s, len(grids), total), 3),
       'embed_s': round(embed_s, 3),
       'embed_videos_per_s': round(n / embed_s, 2),
-      'model_only_videos_per_s': round(n / model_s, 2),
-      'saved_model_s': round(saved_s, 3),
-      'saved_model_videos_per_s': round(n / saved_s, 2),
+      'decode_only_videos_per_s': round(n / decode_s, 2),
+      'embed_vs_decode': round(decode_s / embed_s, 3),
+      'saved_model_s': round(_per_grids(saved_s, len(grids), total), 3),
   }
+  results.update(_onnx(predictor, grids, os.path.join(folder, f'{name}_onnx'), total))
+  return results
+
+
+def _onnx(predictor, grids: np.ndarray, out: str, total: int) -> dict[str, Any]:
+  """The ONNX model's time in onnxruntime on the grids and its largest difference from JAX, or why not."""
+  from scfa_jax import errors  # pylint: disable=g-import-not-at-top
+  from scfa_jax.inference import export_onnx  # pylint: disable=g-import-not-at-top
+  try:
+    start = time.perf_counter()
+    export_onnx.save_onnx(predictor, out, 'probe')
+    convert_s = time.perf_counter() - start
+  except errors.MissingDependencyError as e:
+    return {'onnx': str(e)}
+  session = export_onnx.session(os.path.join(out, export_onnx.MODEL_FILE))
+  got = session.run(['embedding'], {'images': grids})[0]
+  onnx_s, _ = _timed(lambda: session.run(['embedding'], {'images': grids}))
+  return {'onnx_s': round(_per_grids(onnx_s, len(grids), total), 3), 'onnx_convert_s': round(convert_s, 1),
+          'onnx_max_abs_diff': float(np.abs(got - predictor.run_grids(grids)['features']).max())}
+
+
+def random_workdir(config, folder: str) -> str:
+  """A workdir holding ``config.json`` and a step-0 checkpoint of random weights: what the commands load."""
+  from scfa_jax.training import checkpointing  # pylint: disable=g-import-not-at-top
+  from scfa_jax.training import workdir_config  # pylint: disable=g-import-not-at-top
+  predictor = random_predictor(config)
+  os.makedirs(folder, exist_ok=True)
+  with open(os.path.join(folder, workdir_config.CONFIG_FILE), 'w') as f:
+    json.dump(config.to_dict(), f)
+  manager = checkpointing.create_manager(folder, config.ckpt)
+  checkpointing.save(manager, 0, dict(predictor.encoder.variables))
+  manager.wait_until_finished()
+  return folder
+
+
+def startup(name: str, path: str, folder: str) -> dict[str, Any]:
+  """Seconds of whole ``tools.embed`` processes on one clip: with an empty compilation cache, then with it."""
+  workdir = random_workdir(_config(name), os.path.join(folder, f'{name}_workdir'))
+  env = dict(os.environ, XDG_CACHE_HOME=os.path.join(folder, f'{name}_cache'), PYTHONPATH=ROOT)
+  for key in ('JAX_COMPILATION_CACHE_DIR', 'SCFA_JAX_NO_CACHE'):
+    env.pop(key, None)
+  times = []
+  for run_index in range(2):
+    out = os.path.join(folder, f'{name}_{run_index}.csv')
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, '-m', 'scfa_jax.tools.embed', f'--workdir={workdir}', f'--videos={path}',
+                           f'--out={out}'], env=env, capture_output=True, text=True, check=False)
+    times.append(time.perf_counter() - start)
+    if done.returncode:
+      raise RuntimeError(f'tools.embed failed: {done.stderr[-2000:]}')
+  return {'cold_s': round(times[0], 2), 'warm_s': round(times[1], 2)}
+
+
+def videos(folder: str) -> list[str]:
+  """The files to embed: ``--predict_videos_dir``'s, else generated clips written into ``folder``."""
+  from scfa_jax.inference import video  # pylint: disable=g-import-not-at-top
+  f = flags.FLAGS
+  if f.predict_videos_dir and os.path.isdir(f.predict_videos_dir):
+    return video.find_videos([f.predict_videos_dir])
+  return _videos(folder, f.predict_videos)
 
 
 def source_agreement(workdir: str, folder: str) -> dict[str, Any]:
@@ -166,14 +265,36 @@ def source_agreement(workdir: str, folder: str) -> dict[str, Any]:
 
 
 def run() -> dict[str, Any]:
-  from scfa_jax.tools import export as export_tool  # pylint: disable=g-import-not-at-top
   f = flags.FLAGS
+  results: dict[str, Any] = {}
   with tempfile.TemporaryDirectory() as folder:
-    paths = _videos(folder, f.predict_videos)
-    results = {name: bench_model(name, paths, folder) for name in f.predict_models}
+    paths = videos(folder)
+    results['videos'] = f.predict_videos_dir if os.path.isdir(f.predict_videos_dir or '') else 'generated'
+    for name in f.predict_models:
+      results[name] = bench_model(name, paths, folder)
+      if f.predict_startup:
+        results[name]['startup'] = startup(name, paths[0], folder)
     if f.agreement_workdir:
       results['source_agreement'] = source_agreement(f.agreement_workdir, folder)
-  results['onnx'] = export_tool.ONNX_BLOCKED
   results['devices'] = f'{jax.device_count()} x {jax.devices()[0].device_kind}'
   results['load_average_1min'] = os.getloadavg()[0]
   return results
+
+
+def format_lines(results: dict[str, Any]) -> list[str]:
+  """The figures a person reads, one model a line group."""
+  lines = []
+  for name, r in results.items():
+    if not isinstance(r, dict) or 'embed_s' not in r:
+      continue
+    lines.append(f'{name} ({r["model"]}; {r["videos"]} videos of {r["frames_per_video"]} frames, '
+                 f'{r["views_per_video"]} views, {r["threads"]} threads):')
+    lines.append(f'  embed {r["embed_videos_per_s"]} videos/s = {r["embed_vs_decode"]:.2f} x decoding alone '
+                 f'({r["decode_only_videos_per_s"]} videos/s); reading every frame as before: {r["read_all_s"]} s')
+    lines.append(f'  model on the grids: JAX {r["model_s"]} s, SavedModel {r["saved_model_s"]} s, '
+                 + (f'ONNX {r["onnx_s"]} s (max |diff| {r["onnx_max_abs_diff"]:.1e})' if 'onnx_s' in r
+                    else f'ONNX: {r.get("onnx")}'))
+    if 'startup' in r:
+      lines.append(f'  a whole embed process on one clip: {r["startup"]["cold_s"]} s with an empty compilation '
+                   f'cache, {r["startup"]["warm_s"]} s with it')
+  return lines

@@ -48,6 +48,19 @@ def _maybe_shuffle_frames(indices: tf.Tensor, seeds: tf.Tensor, data_config: ml_
   ])
 
 
+def _local_runs(num_frames: tf.Tensor, seeds: tf.Tensor, data_config: ml_collections.ConfigDict, *,
+                training: bool) -> tf.Tensor:
+  """[L, n] frame indices of the local views, one run per seed, before any shuffling (see :func:`_local_views`)."""
+  spec = views.local_grid_spec(data_config)
+  count = seeds.shape[0]
+  return tf.stack([
+      sampling.local_run_indices(num_frames, spec.num_frames, data_config.local_frames_stride, seeds[v])
+      if training else
+      sampling.local_run_indices(num_frames, spec.num_frames, data_config.local_frames_stride,
+                                 position=(v + 0.5) / count)
+      for v in range(count)])
+
+
 def _local_views(encoded: tf.Tensor, seeds: tf.Tensor, data_config: ml_collections.ConfigDict, *,
                  training: bool) -> tf.Tensor:
   """One local grid per seed (``views.local_grid_spec``): a short run of frames tiled at higher detail.
@@ -57,14 +70,8 @@ def _local_views(encoded: tf.Tensor, seeds: tf.Tensor, data_config: ml_collectio
   augmentation. The seeds also drive the shuffled-frames baseline.
   """
   spec = views.local_grid_spec(data_config)
-  num_frames, count = tf.shape(encoded)[0], seeds.shape[0]
-  runs = tf.stack([
-      sampling.local_run_indices(num_frames, spec.num_frames, data_config.local_frames_stride, seeds[v])
-      if training else
-      sampling.local_run_indices(num_frames, spec.num_frames, data_config.local_frames_stride,
-                                 position=(v + 0.5) / count)
-      for v in range(count)])
-  runs = _maybe_shuffle_frames(runs, seeds, data_config)
+  runs = _maybe_shuffle_frames(_local_runs(tf.shape(encoded)[0], seeds, data_config, training=training), seeds,
+                               data_config)
   if training:
     return views.make_views(encoded, runs, spec, aug_config=data_config.augment, seeds=seeds)
   return views.make_views(encoded, runs, spec)
@@ -149,19 +156,12 @@ def preprocess_eval(example: dict, *, data_config: ml_collections.ConfigDict, nu
     of the way through the video (K = L = 1: the centred run).
   """
   fused = is_fused(data_config)
-  if fused:
-    if num_local_views:
-      raise ValueError('Fused samples carry their own local views (data.num_local_views); '
-                       'extra eval local views (eval.local_views) must be 0.')
-    num_local_views = num_clips * data_config.num_local_views
+  num_local_views = _eval_local_views(data_config, num_clips, num_local_views)
   spec = GridSpec.from_config(data_config)
   encoded = example[data_config.frames_key]
   num_frames = tf.shape(encoded)[0]
   seeds = _view_seeds(tf.constant([seed, 0], tf.int64), num_clips + num_local_views)
-  if num_clips == 1:
-    indices = sampling.sample_indices(num_frames, spec.num_frames, data_config.eval_sampling, seeds[0])[None]
-  else:
-    indices = sampling.multi_clip_indices(num_frames, spec.num_frames, num_clips)
+  indices = _eval_global_indices(num_frames, seeds, data_config, num_clips)
   if data_config.shuffle_frames:
     # A frame order of its own per video (keyed by its first frame's bytes): one fixed order for every
     # test video would be a consistent re-layout that a probe could still read time from.
@@ -174,6 +174,40 @@ def preprocess_eval(example: dict, *, data_config: ml_collections.ConfigDict, nu
     grids = fuse_samples(grids, local) if fused else tf.concat([grids, local], axis=0)
   single = num_clips == 1 and (fused or not num_local_views)
   return {'image': grids[0] if single else grids, 'label': tf.cast(example['label'], tf.int32)}
+
+
+def _eval_local_views(data_config: ml_collections.ConfigDict, num_clips: int, num_local_views: int) -> int:
+  """The local views :func:`preprocess_eval` makes: the fused samples' own, or ``num_local_views``."""
+  if not is_fused(data_config):
+    return num_local_views
+  if num_local_views:
+    raise ValueError('Fused samples carry their own local views (data.num_local_views); '
+                     'extra eval local views (eval.local_views) must be 0.')
+  return num_clips * data_config.num_local_views
+
+
+def _eval_global_indices(num_frames: tf.Tensor, seeds: tf.Tensor, data_config: ml_collections.ConfigDict,
+                         num_clips: int) -> tf.Tensor:
+  """[K, N] frame indices of :func:`preprocess_eval`'s global views, before any shuffling."""
+  num_per_grid = GridSpec.from_config(data_config).num_frames
+  if num_clips == 1:
+    return sampling.sample_indices(num_frames, num_per_grid, data_config.eval_sampling, seeds[0])[None]
+  return sampling.multi_clip_indices(num_frames, num_per_grid, num_clips)
+
+
+def eval_frames_used(num_frames: tf.Tensor, *, data_config: ml_collections.ConfigDict, num_clips: int = 1,
+                     num_local_views: int = 0, seed: int = 0) -> tf.Tensor:
+  """The indices of the frames :func:`preprocess_eval` decodes from a video of ``num_frames`` (with repeats).
+
+  Inference converts only these frames of a video file (``inference.views``);
+  the first frame is always among them (the shuffled-frames baseline keys each video by its bytes).
+  """
+  num_local_views = _eval_local_views(data_config, num_clips, num_local_views)
+  seeds = _view_seeds(tf.constant([seed, 0], tf.int64), num_clips + num_local_views)
+  used = [tf.zeros([1], tf.int32), tf.reshape(_eval_global_indices(num_frames, seeds, data_config, num_clips), [-1])]
+  if num_local_views:
+    used.append(tf.reshape(_local_runs(num_frames, seeds[num_clips:], data_config, training=False), [-1]))
+  return tf.concat([tf.cast(u, tf.int32) for u in used], axis=0)
 
 
 def process_splits(builder: tfds.core.DatasetBuilder, split: str, num_processes: int | None = None) -> list[str]:

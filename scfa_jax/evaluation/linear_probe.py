@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
+
+if TYPE_CHECKING:
+  from sklearn.pipeline import Pipeline
 
 
 def fit(train_features: np.ndarray, train_labels: np.ndarray, *, c: float = 1.0, max_iter: int = 1000) -> Pipeline:
@@ -15,6 +17,10 @@ def fit(train_features: np.ndarray, train_labels: np.ndarray, *, c: float = 1.0,
   probe must not look at the test split). L-BFGS solves the convex problem
   exactly, so the probe has no learning-rate or epoch knobs to tune.
   """
+  # scikit-learn loads here, not at import: the inference commands import this module and never fit (~1 s).
+  from sklearn.linear_model import LogisticRegression  # pylint: disable=g-import-not-at-top
+  from sklearn.pipeline import make_pipeline  # pylint: disable=g-import-not-at-top
+  from sklearn.preprocessing import StandardScaler  # pylint: disable=g-import-not-at-top
   probe = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=max_iter))
   return probe.fit(np.asarray(train_features, np.float64), np.asarray(train_labels))
 

@@ -13,7 +13,6 @@ import json
 import os
 from typing import Any
 
-from scfa_jax.evaluation import robustness
 from scfa_jax.evaluation import schema
 
 RESULTS_FILE = 'results.json'
@@ -46,6 +45,7 @@ def eval_scalars(results: dict[str, Any]) -> dict[str, float]:
         scalars.update({f'eval/retrieval_{k}{suffix}': v for k, v in entry[view].items() if k != 'num_queries'})
       else:
         scalars[f'eval/{name}_top1{suffix}'] = entry[view]['top1']
+  from scfa_jax.evaluation import robustness  # pylint: disable=g-import-not-at-top  (scikit-learn: not for inference)
   scalars.update(robustness.scalars(results.get('robustness') or {}))
   return scalars
 
@@ -94,6 +94,7 @@ def format_summary(results: dict[str, Any]) -> str:
     lines.append(f'  forward compute: {per_video["single_view"]:.3g} GFLOPs per video (1 view)'
                  + (f', {per_video["averaged"]:.3g} ({k} views)' if averaged else ''))
   if results.get('robustness'):
+    from scfa_jax.evaluation import robustness  # pylint: disable=g-import-not-at-top
     lines.extend(robustness.summary_lines(results['robustness'], results))
   lines.extend(reasons)
   if results['figures']:

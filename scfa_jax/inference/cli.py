@@ -38,14 +38,17 @@ def launch(define_flags: Callable[[], None], main: Callable[[Sequence[str]], Non
 
 
 def start(verbose: bool = False) -> None:
-  """Quiet console (TensorFlow's, OpenCV's and FFmpeg's C++ lines too), TensorFlow kept off the GPUs."""
+  """Quiet console (TensorFlow's, OpenCV's and FFmpeg's C++ lines too), TensorFlow kept off the GPUs (tf.data
+  only), as ``scfa_jax.main`` starts; and a quick start (``scfa_jax.startup``: TensorFlow without Keras, compiled
+  programs kept on disk)."""
   if not verbose:
     for key, value in QUIET_OPENCV_ENV.items():
       os.environ.setdefault(key, value)
   from scfa_jax import console  # pylint: disable=g-import-not-at-top
   console.configure(verbose=verbose, filter_native_stderr=True)
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  tf.config.set_visible_devices([], 'GPU')
+  from scfa_jax import startup  # pylint: disable=g-import-not-at-top
+  startup.import_tensorflow().config.set_visible_devices([], 'GPU')
+  startup.use_compilation_cache()
 
 
 def run(body: Callable[[], int]) -> None:

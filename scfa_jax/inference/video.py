@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Iterable, Optional, Sequence, Union
+from typing import Callable, Iterable, Optional, Sequence, Union
 
 import cv2
 import numpy as np
@@ -54,7 +54,11 @@ def fit_to_storage(frames: np.ndarray, stored: datasets.FrameStorage) -> np.ndar
     return frames
   if frames.shape[1:3] == (side, side):
     return frames
-  return np.stack([common.resize_frame(common.resize_shorter_side(f, side), side) for f in frames])
+  return np.stack([_squash(f, side) for f in frames])
+
+
+def _squash(frame: np.ndarray, side: int) -> np.ndarray:
+  return common.resize_frame(common.resize_shorter_side(frame, side), side)
 
 
 def as_frames(video: np.ndarray, name: str = 'frame array') -> np.ndarray:
@@ -71,13 +75,13 @@ def as_frames(video: np.ndarray, name: str = 'frame array') -> np.ndarray:
   return np.repeat(frames, 3, axis=-1) if frames.shape[-1] == 1 else frames
 
 
-def _frame_size(path: str | os.PathLike) -> tuple[int, int]:
-  """(width, height) the container states (0, 0 when it does not say)."""
-  capture = cv2.VideoCapture(os.fspath(path), cv2.CAP_FFMPEG)
-  try:
-    return int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
-  finally:
-    capture.release()
+def _read_args(stored: datasets.FrameStorage) -> dict[str, int]:
+  # Shrunk as decoded (as builders read), except small frames a generated dataset keeps at their size.
+  return {'shorter_side': stored.side, 'keep_up_to': stored.side if stored.own_size else 0}
+
+
+def _bad_file(e: video_io.VideoReadError) -> BadVideoError:
+  return BadVideoError(f'{e} Pass a video file OpenCV can decode (mp4, avi, mkv, ...).')
 
 
 def read(video: Video, stored: datasets.FrameStorage) -> np.ndarray:
@@ -89,15 +93,37 @@ def read(video: Video, stored: datasets.FrameStorage) -> np.ndarray:
   """
   if isinstance(video, (str, os.PathLike)):
     try:
-      # Shrunk as decoded (as builders read), except small frames a generated dataset keeps at their size.
-      shorter_side = stored.side
-      if stored.own_size and 0 < min(_frame_size(video)) <= stored.side:
-        shorter_side = 0
-      frames = np.stack(video_io.read_video(video, shorter_side=shorter_side))
+      frames = np.stack(video_io.read_video(video, **_read_args(stored)))
     except video_io.VideoReadError as e:
-      raise BadVideoError(f'{e} Pass a video file OpenCV can decode (mp4, avi, mkv, ...).') from None
+      raise _bad_file(e) from None
     return fit_to_storage(frames, stored)
   return fit_to_storage(as_frames(video), stored)
+
+
+def read_used(path: str | os.PathLike, stored: datasets.FrameStorage,
+              used: Callable[[int], Iterable[int]]) -> tuple[int, dict[int, np.ndarray]]:
+  """(frame count, {index: frame}) of the frames ``used(count)`` names: those :func:`read` gives, less work.
+
+  Only these frames are converted and resized (``video_io.read_sampled_frames``).
+  """
+  try:
+    count, frames = video_io.read_sampled_frames(path, used, **_read_args(stored))
+  except video_io.VideoReadError as e:
+    raise _bad_file(e) from None
+  return count, {i: fit_to_storage(f[None], stored)[0] for i, f in frames.items()}
+
+
+def store_used(count: int, frames: dict[int, np.ndarray], jpeg_quality: Optional[int]) -> Union[np.ndarray, list[bytes]]:
+  """:func:`store` of a video's used frames, in a ``count``-long sequence: unused frames are never decoded,
+  so they are empty strings (zero frames without storage)."""
+  if jpeg_quality is None:
+    first = next(iter(frames.values()))
+    out = np.zeros((count,) + first.shape, first.dtype)
+    for i, f in frames.items():
+      out[i] = f
+    return out
+  encoded = dict(zip(frames, store(np.stack(list(frames.values())), jpeg_quality)))
+  return [encoded.get(i, b'') for i in range(count)]
 
 
 def store(frames: np.ndarray, jpeg_quality: Optional[int]) -> Union[np.ndarray, list[bytes]]:

@@ -17,8 +17,9 @@ import concurrent.futures
 import dataclasses
 import functools
 import itertools
+import os
 import time
-from typing import Iterator, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 import ml_collections
 import numpy as np
@@ -72,12 +73,26 @@ def grid_fn(data_config: ml_collections.ConfigDict, views: ViewSpec):
   return make
 
 
-def _decode(video: video_lib.Video, index: int, stored: datasets.FrameStorage, jpeg_quality: Optional[int]) -> Item:
+def used_frames_fn(data_config: ml_collections.ConfigDict, views: ViewSpec) -> Callable[[int], list[int]]:
+  """``count -> indices`` of the frames :func:`grid_fn` decodes from a video of ``count`` frames."""
+
+  @tf.function(input_signature=[tf.TensorSpec([], tf.int32)])
+  def used(count: tf.Tensor) -> tf.Tensor:
+    return input_pipeline.eval_frames_used(count, data_config=data_config, num_clips=views.num_clips,
+                                           num_local_views=views.num_local_views)
+
+  return lambda count: used(tf.constant(count, tf.int32)).numpy().tolist()
+
+
+def _decode(video: video_lib.Video, index: int, stored: datasets.FrameStorage, jpeg_quality: Optional[int],
+            used: Callable[[int], list[int]]) -> Item:
+  """A video's frames as stored: of a file, only the frames its views use (the rest are placeholders)."""
   name = video_lib.describe(video, index)
   try:
-    with paths.openable(video) as safe:  # OpenCV crashes on a path that is not UTF-8
-      frames = video_lib.read(safe, stored)
-    return Item(index, name, frames=video_lib.store(frames, jpeg_quality))
+    if isinstance(video, (str, bytes, os.PathLike)):
+      with paths.openable(video) as safe:  # OpenCV crashes on a path that is not UTF-8
+        return Item(index, name, frames=video_lib.store_used(*video_lib.read_used(safe, stored, used), jpeg_quality))
+    return Item(index, name, frames=video_lib.store(video_lib.read(video, stored), jpeg_quality))
   except video_lib.BadVideoError as e:
     return Item(index, name, error=e)
 
@@ -92,7 +107,8 @@ def items(videos: Sequence[video_lib.Video], config: ml_collections.ConfigDict, 
   stored = video_lib.storage(config.data)
   make = grid_fn(config.data, views)
   with concurrent.futures.ThreadPoolExecutor(max(1, threads)) as pool:
-    decode = functools.partial(_decode, stored=stored, jpeg_quality=jpeg_quality)
+    decode = functools.partial(_decode, stored=stored, jpeg_quality=jpeg_quality,
+                               used=used_frames_fn(config.data, views))
     pending = [pool.submit(decode, v, i) for i, v in itertools.islice(enumerate(videos), 2 * threads)]
     rest = itertools.islice(enumerate(videos), 2 * threads, None)
     while pending:

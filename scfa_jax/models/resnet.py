@@ -99,6 +99,18 @@ def make_conv(features: int, kernel_size: tuple[int, int], strides: tuple[int, i
   return nn.Conv(features, kernel_size, strides, padding=padding, use_bias=use_bias, dtype=dtype, name=name)
 
 
+def stem_pool(x: jax.Array) -> jax.Array:
+  """The stem's 3x3 stride-2 max pool with 1 px of padding, as ``-inf`` padding and a ``VALID`` pool.
+
+  The same function (values and gradients) as ``nn.max_pool(x, (3, 3), (2, 2),
+  ((1, 1), (1, 1)))``, which pads with ``-inf`` too; written out because ONNX
+  converters translate a padded pool wrongly (jax2onnx 0.13: 23 x 23 outputs
+  for 24 x 24) and translate this form exactly (``tools.export --format=onnx``).
+  """
+  x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=-jnp.inf)
+  return nn.max_pool(x, window_shape=(3, 3), strides=(2, 2), padding='VALID')
+
+
 class BasicBlock(nn.Module):
   """Two 3x3 convs (ResNet-18/34). Identical in both layouts."""
 
@@ -191,7 +203,7 @@ class ResNet(nn.Module):
     x = jnp.asarray(x, self.dtype)
     x = conv(self.width, (7, 7), (2, 2), padding=((3, 3), (3, 3)), name='stem_conv')(x)
     x = nn.relu(norm(name='stem_bn')(x))
-    x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+    x = stem_pool(x)
     for stage, num_blocks in enumerate(stage_sizes):
       for block in range(num_blocks):
         strides = 2 if stage > 0 and block == 0 else 1
