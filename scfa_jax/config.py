@@ -76,6 +76,9 @@ def get_config() -> ml_collections.ConfigDict:
   model.fusion = 'concat'  # With data.fuse_local_views: concat (pathway features side by side) | attention.
   model.separate_pathways = False  # With data.fuse_local_views: one ResNet per pathway instead of a shared one.
   model.local_feature_weight = 1.0  # Fused concat: the local views' features count this much in the video feature.
+  # Momentum (key) encoder, MoCo: an EMA of encoder + projection heads computes the contrasts and fills the queue.
+  model.momentum = 0.0  # EMA momentum, in [0, 1) (e.g. 0.99-0.999); 0 = off (contrasts from the trained encoder).
+  model.momentum_schedule = 'cosine'  # cosine (from model.momentum up to 1 over training, BYOL/MoCo v3) | constant.
   # Directory written by scfa_jax.tools.port_weights, or a training workdir (its trained encoder: e.g. a
   # self-supervised run to fine-tune on labels, docs/semi_supervised.md); '' = random init.
   model.init_from = ''
@@ -91,6 +94,14 @@ def get_config() -> ml_collections.ConfigDict:
   # Fused samples: + weight x the global grid's own SupCon term and each local view's (a head per weighted pathway).
   loss.pathway_aux_weight = 0.0  # 0 = off.
   loss.local_aux_weight = config_dict.placeholder(float)  # The local views' terms' weight; None = pathway_aux_weight.
+
+  # Temporal pretext tasks (data/pretext.py): one more grid per video, its frame indices transformed, and a small
+  # head per task on its video feature; each weight multiplies that task's cross-entropy; 0 = off (the default).
+  loss.pretext = pretext = ml_collections.ConfigDict()
+  pretext.arrow_of_time = 0.0  # Played forwards or backwards?
+  pretext.speed = 0.0  # Which playback speed: frames 1..speed_classes apart?
+  pretext.shuffle = 0.0  # Frames in order or shuffled?
+  pretext.speed_classes = 2  # Strides 1..K of the speed task (a video needs (frames per grid - 1) * K + 1 frames).
 
   config.optim = optim = ml_collections.ConfigDict()
   optim.learning_rate = 1e-4  # Peak Adam learning rate (scaled by nothing; set per batch size).

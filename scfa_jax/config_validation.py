@@ -26,6 +26,7 @@ from scfa_jax.data import sampling
 from scfa_jax.data import views
 from scfa_jax.models import fusion
 from scfa_jax.models import resnet
+from scfa_jax.training import momentum
 
 # A 1x1 "grid" is the single-frame baseline (configs/demo_single_frame.py); 8x8 = 64 frames per view,
 # 4x the paper's 16, is where one view's decode and the grid image's memory stop being practical.
@@ -108,6 +109,8 @@ RULES: tuple[Rule, ...] = (
     one_of('model.variant', resnet.VARIANTS),
     between('model.bn_momentum', 0.0, 1.0, open_high=True),
     one_of('model.dtype', DTYPES),
+    between('model.momentum', 0.0, 1.0, open_high=True),
+    one_of('model.momentum_schedule', momentum.SCHEDULES),
     at_least('model.proj_hidden_dim', 1),
     at_least('model.proj_dim', 1),
     at_least('model.classifier_hidden_dim', 0),
@@ -116,6 +119,10 @@ RULES: tuple[Rule, ...] = (
     one_of('model.separate_pathways', (False, True)),
     one_of('loss.name', LOSSES),
     one_of('loss.positives', POSITIVES),
+    at_least('loss.pretext.arrow_of_time', 0),
+    at_least('loss.pretext.speed', 0),
+    at_least('loss.pretext.shuffle', 0),
+    at_least('loss.pretext.speed_classes', 2),
     positive('loss.temperature'),
     positive('loss.base_temperature'),
     positive('optim.learning_rate'),
@@ -197,6 +204,10 @@ def _combination_problems(config: ml_collections.ConfigDict) -> list[str]:
   if positives == 'video' and _get(config, 'loss.name')[1] != 'supcon':
     found.append("config.loss.positives='video' (instance contrast) needs config.loss.name='supcon' "
                  "(cross_entropy reads labels): set one of them.")
+  found += _pretext_problems(config)
+  if _positive(_get(config, 'model.momentum')[1]) and _get(config, 'loss.name')[1] != 'supcon':
+    found.append(f"config.model.momentum={config.model.momentum} gives contrastive keys: it needs "
+                 "config.loss.name='supcon' (0 turns the key encoder off).")
   if _get(config, 'train.parallelism')[1] == 'jit' and _get(config, 'model.sync_batch_norm')[1] is False:
     # The jit path is one global computation: its BatchNorm statistics are over the global batch by construction.
     found.append("config.model.sync_batch_norm=False needs config.train.parallelism='pmap' (the jit path's "
@@ -207,6 +218,27 @@ def _combination_problems(config: ml_collections.ConfigDict) -> list[str]:
     if _get(config, 'model.per_frame')[1] is True and local_views:
       found.append(f'config.model.per_frame=True (TSN) encodes the tiles of a grid_rows x grid_cols grid, but '
                    f'config.{field}={local_views} adds views of another layout: set one of them off.')
+  return found
+
+
+def _pretext_problems(config: ml_collections.ConfigDict) -> list[str]:
+  """Temporal pretext tasks need frame order to predict and a plain grid view to carry it."""
+  tasks = [t for t in ('arrow_of_time', 'speed', 'shuffle') if _positive(_get(config, f'loss.pretext.{t}')[1])]
+  if not tasks:
+    return []
+  named = ', '.join(f'config.loss.pretext.{t}' for t in tasks)
+  found = []
+  if _get(config, 'data.grid_rows')[1] == 1 and _get(config, 'data.grid_cols')[1] == 1:
+    found.append(f'{named} > 0 predicts how frames are ordered, but a 1x1 grid shows one frame: use a larger '
+                 'grid (config.data.grid_rows/grid_cols) or set the weights to 0.')
+  if _get(config, 'data.fuse_local_views')[1] is True:
+    found.append(f'{named} > 0 adds a plain grid view per video, which fused samples (config.data.fuse_local_views'
+                 '=True) cannot carry: set one of them off.')
+  if _get(config, 'model.per_frame')[1] is True:
+    found.append(f'{named} > 0 predicts frame order, which the TSN average of frame features '
+                 '(config.model.per_frame=True) cannot see: set one of them off.')
+  if _get(config, 'loss.name')[1] != 'supcon':
+    found.append(f"{named} > 0 are terms of contrastive pre-training: they need config.loss.name='supcon'.")
   return found
 
 

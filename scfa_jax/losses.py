@@ -31,6 +31,7 @@ def supcon_loss(
     valid: Optional[Array] = None,
     axis_name: Optional[str] = None,
     memory: Optional[tuple[Array, Array, Array]] = None,
+    keys: Optional[Array] = None,
 ) -> tuple[Array, dict[str, Array]]:
   """Supervised contrastive loss over all views in the (global) batch.
 
@@ -49,6 +50,10 @@ def supcon_loss(
     memory: optional (projections [K, d], labels [K], valid [K]) of earlier batches
       (``training.memory_queue``): extra contrasts for every anchor, positives by
       label, never anchors themselves, and no gradient flows into them.
+    keys: optional [n, d] projections of the same rows by the momentum encoder
+      (``training.momentum``): the anchors are contrasted against the keys
+      instead of against each other (row i's own key is left out, as i itself
+      is), without gradient into the keys (MoCo's queries and keys).
 
   Returns:
     (loss share, aux) where aux holds 'num_anchors' (global count of anchors with a positive).
@@ -58,10 +63,11 @@ def supcon_loss(
   n = z.shape[0]
   if valid is None:
     valid = jnp.ones((n,), bool)
+  contrasts = z if keys is None else jax.lax.stop_gradient(keys.astype(jnp.float32))
   if axis_name is None:
-    z_all, labels_all, valid_all, offset = z, labels, valid, 0
+    z_all, labels_all, valid_all, offset = contrasts, labels, valid, 0
   else:
-    z_all = jax.lax.all_gather(z, axis_name, tiled=True)
+    z_all = jax.lax.all_gather(contrasts, axis_name, tiled=True)
     labels_all = jax.lax.all_gather(labels, axis_name, tiled=True)
     valid_all = jax.lax.all_gather(valid, axis_name, tiled=True)
     offset = jax.lax.axis_index(axis_name) * n
@@ -107,3 +113,26 @@ def cross_entropy_loss(
   loss = jnp.where(valid, per_example, 0.0).sum() / jnp.maximum(count, 1)
   correct = _global_sum(jnp.where(valid, jnp.argmax(logits, -1) == labels, False).sum(), axis_name)
   return loss, {'accuracy': correct / jnp.maximum(count, 1)}
+
+
+def pretext_loss(
+    logits: dict[str, Array],
+    labels: dict[str, Array],
+    weights: dict[str, float],
+    *,
+    axis_name: Optional[str] = None,
+) -> tuple[Array, dict[str, Array]]:
+  """sum over tasks of weight x the cross-entropy of the task's head on its pretext views.
+
+  ``logits`` {task: [n, classes]} and ``labels`` {task: [n]} (``data.pretext``;
+  a negative label, ``NO_LABEL``, leaves that view out of the task's mean).
+  Returns this device's share and each task's accuracy as ``pretext_<task>_accuracy``.
+  """
+  total, aux = jnp.zeros((), jnp.float32), {}
+  for task, task_logits in logits.items():
+    task_labels = labels[task].astype(jnp.int32)
+    loss, metrics = cross_entropy_loss(task_logits, jnp.maximum(task_labels, 0), valid=task_labels >= 0,
+                                       axis_name=axis_name)
+    total = total + weights[task] * loss
+    aux[f'pretext_{task}_accuracy'] = metrics['accuracy']
+  return total, aux

@@ -4,7 +4,7 @@ Run by tests/test_jit_parallel.py with XLA_FLAGS=--xla_force_host_platform_devic
 (the flag must be set before JAX starts, hence a separate process). Both paths also train a
 model of fused multi-scale samples (2 pathways, separate ResNets, attention fusion, per-pathway
 auxiliary SupCon terms) self-supervised (instance contrast, ``loss.positives='video'``, with a memory
-queue), keys ``fused_*``, and so does one device on the whole global batch (``fused_*_one``: 8 devices =
+queue and a momentum key encoder), keys ``fused_*``, and so does one device on the whole global batch (``fused_*_one``: 8 devices =
 1 device, which a per-device video index as the instance label would break).
 """
 
@@ -20,6 +20,7 @@ from scfa_jax.models import scfa
 from scfa_jax.training import data_parallel
 from scfa_jax.training import loop
 from scfa_jax.training import memory_queue
+from scfa_jax.training import momentum
 from scfa_jax.training import steps
 from scfa_jax.training import train
 
@@ -28,7 +29,7 @@ QUEUE_SIZE = 200  # float32 runs push every view of the 3 steps' global batches 
 
 
 def run_path(parallelism: str, dtype: str, batch: dict, one_device: bool = False, queue: bool = False,
-             instance: bool = False) -> dict:
+             instance: bool = False, key_encoder: bool = False) -> dict:
   config = base_config.get_config()
   config.loss.positives = 'video' if instance else 'label'
   config.model.update(depth=10, width=4, proj_hidden_dim=16, proj_dim=8, sync_batch_norm=True, dtype=dtype,
@@ -42,8 +43,11 @@ def run_path(parallelism: str, dtype: str, batch: dict, one_device: bool = False
                                         loop.create_optimizer(config.optim, schedule), config.model)
   if queue:
     host_state = host_state.replace(queue=memory_queue.init(QUEUE_SIZE, config.model.proj_dim))
+  if key_encoder:  # a MoCo key encoder: the EMA of the parameters computes the keys and fills the queue
+    host_state = host_state.replace(momentum_params=jax.tree.map(np.copy, host_state.params))
   step_fn = functools.partial(steps.train_step, loss_config=config.loss, preprocessing_mode='imagenet',
-                              learning_rate_fn=schedule, axis_name=dp.axis_name)
+                              learning_rate_fn=schedule, axis_name=dp.axis_name,
+                              momentum_fn=momentum.schedule(0.5, 'cosine', 10) if key_encoder else None)
   if one_device:  # the whole global batch on one device, through the pmap step function
     step = jax.pmap(step_fn, axis_name=dp.axis_name, in_axes=(None, 0), out_axes=None, devices=jax.devices()[:1])
     state, shard = host_state, lambda b: jax.tree.map(lambda x: x[None], b)
@@ -83,7 +87,7 @@ def max_rel_diff(a, b) -> float:
 def fused_parity(dtype: str, rng: np.random.Generator, labels: np.ndarray) -> dict:
   """Fused samples [B, 2 samplings, 2 pathways, H, W, 3] on pmap, jit and one device."""
   batch = {'views': rng.integers(0, 256, size=(len(labels), 2, 2, 16, 16, 3), dtype=np.uint8), 'label': labels}
-  ssl = functools.partial(run_path, dtype=dtype, batch=batch, queue=True, instance=True)
+  ssl = functools.partial(run_path, dtype=dtype, batch=batch, queue=True, instance=True, key_encoder=True)
   p, j, one = ssl('pmap'), ssl('jit'), ssl('pmap', one_device=True)
   return {
       'fused_losses_pmap': p['losses'], 'fused_losses_jit': j['losses'], 'fused_losses_one': one['losses'],
@@ -93,6 +97,9 @@ def fused_parity(dtype: str, rng: np.random.Generator, labels: np.ndarray) -> di
       'fused_batch_stats_max_abs_diff': max_diff(p['state'].batch_stats, j['state'].batch_stats),
       'fused_params_moved': max_diff(j['state'].params, j['initial_params']),
       'fused_queue_max_abs_diff_one': max_diff(p['state'].queue, one['state'].queue),
+      'fused_momentum_max_abs_diff_one': max_diff(p['state'].momentum_params, one['state'].momentum_params),
+      'fused_momentum_max_abs_diff': max_diff(p['state'].momentum_params, j['state'].momentum_params),
+      'fused_momentum_moved': max_diff(j['state'].momentum_params, j['initial_params']),
   }
 
 
@@ -104,8 +111,9 @@ def main():
       'views': rng.integers(0, 256, size=(global_batch, 2, 32, 32, 3), dtype=np.uint8),
       'label': rng.integers(0, 3, size=(global_batch,)).astype(np.int32),
   }
-  p = run_path('pmap', dtype, batch, queue=dtype == 'float32')
-  j = run_path('jit', dtype, batch, queue=dtype == 'float32')
+  ssl = dtype == 'bfloat16'  # bf16: self-supervised (instance contrast, key encoder); float32: SupCon + queue
+  p = run_path('pmap', dtype, batch, queue=not ssl, instance=ssl, key_encoder=ssl)
+  j = run_path('jit', dtype, batch, queue=not ssl, instance=ssl, key_encoder=ssl)
   print(json.dumps({**(fused_parity(dtype, rng, batch['label']) if dtype == 'float32' else {}),
       'num_devices': jax.device_count(),
       'dtype': dtype,

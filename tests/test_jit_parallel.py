@@ -40,7 +40,7 @@ def test_jit_matches_pmap_float32():
   # The SupCon memory queue holds the same entries in the same (global view-major) order on both paths.
   assert r['queue_filled'] == 3 * 16 * 2 and r['queue_max_abs_diff'] < 1e-5, r
   # Fused multi-scale samples (separate ResNets per pathway, attention fusion), self-supervised (instance
-  # contrast with a queue): 8 devices on either path compute what one device computes on the whole global batch.
+  # contrast with a queue and a momentum key encoder): 8 devices on either path compute what one device computes on the whole global batch.
   assert r['fused_params_moved'] > 1e-5, r
   assert r['fused_losses_pmap'] == pytest.approx(r['fused_losses_jit'], abs=1e-5), r
   assert r['fused_losses_pmap'] == pytest.approx(r['fused_losses_one'], abs=1e-5), r
@@ -49,6 +49,8 @@ def test_jit_matches_pmap_float32():
   assert r['fused_params_max_abs_diff_one'] < 1e-5, r
   assert r['fused_batch_stats_max_abs_diff_one'] < 1e-5, r
   assert r['fused_queue_max_abs_diff_one'] < 1e-5, r
+  assert r['fused_momentum_moved'] > 1e-6, r  # the key encoder moved, the same way everywhere
+  assert r['fused_momentum_max_abs_diff_one'] < 1e-5 and r['fused_momentum_max_abs_diff'] < 1e-5, r
 
 
 def test_each_device_encodes_only_its_share_of_the_batch():
@@ -65,6 +67,7 @@ def test_each_device_encodes_only_its_share_of_the_batch():
 
 @pytest.mark.slow(seconds=17)
 def test_bfloat16_on_both_paths():
+  """bf16 compute, self-supervised: instance contrast with a momentum key encoder."""
   r = _run('bfloat16')
   assert r['param_dtypes'] == ['float32'], r  # bf16 compute, float32 parameters
   assert r['loss_dtypes'] == ['float32', 'float32'], r

@@ -25,6 +25,7 @@ from scfa_jax import config_validation
 from scfa_jax.data import balanced
 from scfa_jax.data import labels as labels_lib
 from scfa_jax.data import perturbations
+from scfa_jax.data import pretext
 from scfa_jax.data import sampling
 from scfa_jax.data import views
 
@@ -70,7 +71,7 @@ def _local_views(encoded: tf.Tensor, seeds: tf.Tensor, data_config: ml_collectio
 
 
 def preprocess_train(example: dict, seed: tf.Tensor, *, data_config: ml_collections.ConfigDict,
-                     num_views: int = 2, num_local_views: int = 0) -> dict:
+                     num_views: int = 2, num_local_views: int = 0, pretext_spec: pretext.Spec | None = None) -> dict:
   """``num_views`` global and ``num_local_views`` local grids of one video, each sampled (and augmented) on its own.
 
   Global views spread the grid's frames over the whole video; local views
@@ -86,10 +87,13 @@ def preprocess_train(example: dict, seed: tf.Tensor, *, data_config: ml_collecti
     data_config: ``config.data``.
     num_views: global temporal views (fused: samples) per video (2 for SupCon).
     num_local_views: local views per video, after the global ones (fused: per sample).
+    pretext_spec: temporal pretext tasks (``loss.pretext``): one more global grid, the
+      last view, sampled and transformed for them, and its labels (not with fused samples).
 
   Returns:
-    {'views': uint8 [num_views + num_local_views, H, W, 3], global views first (fused:
-    [num_views, 1 + num_local_views, H, W, 3]), 'label': int32}.
+    {'views': uint8 [num_views + num_local_views (+ 1 pretext view), H, W, 3], global views first
+    (fused: [num_views, 1 + num_local_views, H, W, 3]), 'label': int32, and with pretext tasks
+    'pretext': {task: int32}}.
   """
   spec = GridSpec.from_config(data_config)
   encoded = example[data_config.frames_key]
@@ -104,7 +108,14 @@ def preprocess_train(example: dict, seed: tf.Tensor, *, data_config: ml_collecti
   if num_local_views:
     local = _local_views(encoded, seeds[num_views:], data_config, training=True)
     grids = fuse_samples(grids, local) if is_fused(data_config) else tf.concat([grids, local], axis=0)
-  return {'views': grids, 'label': tf.cast(example['label'], tf.int32)}
+  out = {'views': grids, 'label': tf.cast(example['label'], tf.int32)}
+  if pretext_spec is not None:  # its own seed, after every other view's: those stay what they were
+    pretext_seed = tf.random.experimental.stateless_fold_in(seed, num_views + num_local_views)
+    indices, out['pretext'] = pretext.sample(num_frames, spec.num_frames, pretext_spec, pretext_seed,
+                                             data_config.train_sampling)
+    grid = views.make_views(encoded, indices[None], spec, aug_config=data_config.augment, seeds=pretext_seed[None])
+    out['views'] = tf.concat([grids, grid], axis=0)
+  return out
 
 
 def is_fused(data_config: ml_collections.ConfigDict) -> bool:
@@ -253,6 +264,7 @@ def create_train_dataset(
     keep: np.ndarray | None = None,
     process_index: int | None = None,
     num_processes: int | None = None,
+    pretext_spec: pretext.Spec | None = None,
 ) -> tf.data.Dataset:
   """Endless training batches {'views': uint8 [B, V, H, W, 3], 'label': int32 [B]} for this host.
 
@@ -277,6 +289,8 @@ def create_train_dataset(
       the labelled fraction); None = every video.
     process_index: this host (default ``jax.process_index()``); tests set it.
     num_processes: hosts (default ``jax.process_count()``); tests set it.
+    pretext_spec: temporal pretext tasks: each video gets one more view, the last, and
+      'pretext' labels (``preprocess_train``).
   """
   config_validation.validate_augment(data_config.augment)
   num_global, num_local = view_counts(data_config)
@@ -297,7 +311,7 @@ def create_train_dataset(
     ds = _shuffled_examples(base, data_config, per_epoch=per_epoch, local_batch_size=local_batch_size,
                             host_seed=host_seed, start_step=start_step)
   ds = ds.map(lambda s, ex: preprocess_train(ex, s, data_config=data_config, num_views=num_global,
-                                             num_local_views=num_local),
+                                             num_local_views=num_local, pretext_spec=pretext_spec),
               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   ds = ds.batch(local_batch_size, drop_remainder=True)
   return ds.prefetch(tf.data.AUTOTUNE)

@@ -12,6 +12,7 @@ from scfa_jax.models import fusion as fusion_lib
 from scfa_jax.models import resnet
 
 Array = Any
+PRETEXT_TASKS = ('arrow_of_time', 'speed', 'shuffle')  # data.pretext.TASKS: the order of heads and loss terms
 
 
 class ProjectionHead(nn.Module):
@@ -27,6 +28,18 @@ class ProjectionHead(nn.Module):
     # Normalise in float32; unnormalised features are a classic SupCon NaN source.
     x = x.astype(jnp.float32)
     return x * jnp.reciprocal(jnp.sqrt(jnp.sum(x * x, axis=-1, keepdims=True) + 1e-12))
+
+
+class PretextHead(nn.Module):
+  """A small MLP from the video feature to the classes of one temporal pretext task (``loss.pretext``)."""
+
+  hidden_dim: int
+  num_classes: int
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    x = nn.relu(nn.Dense(self.hidden_dim, name='dense1')(x))
+    return nn.Dense(self.num_classes, name='dense2')(x).astype(jnp.float32)
 
 
 def grid_to_frames(images: Array, rows: int, cols: int) -> Array:
@@ -61,6 +74,9 @@ class SCFAModel(nn.Module):
   adds those pathways' pooled features, each through a projection head of its
   own (pathway p's is ``pathway_projection{p}``), for the auxiliary per-pathway
   SupCon terms.
+
+  With ``pretext_heads`` ((task, classes) pairs), ``pretext_logits`` {task: [N, classes]}
+  are each task's head (``pretext_<task>``, a small MLP) on the video feature.
   """
 
   encoder: nn.Module
@@ -73,6 +89,7 @@ class SCFAModel(nn.Module):
   separate_pathways: bool = False  # fused samples: ``encoder`` is models.fusion.separate_encoders
   pathway_heads: Tuple[int, ...] = ()  # fused samples: pathways with a projection head of their own (aux terms)
   local_feature_weight: float = 1.0  # fused concat: the local views' share of the video feature (models.fusion.Fuse)
+  pretext_heads: Tuple[Tuple[str, int], ...] = ()  # (task, classes): temporal pretext heads (loss.pretext)
 
   @nn.compact
   def __call__(self, x: Array, train: bool = False) -> dict[str, Array]:
@@ -95,6 +112,9 @@ class SCFAModel(nn.Module):
         'projection': ProjectionHead(self.proj_hidden_dim, self.proj_dim, name='projection')(video_features),
         **extra,
     }
+    if self.pretext_heads:
+      out['pretext_logits'] = {task: PretextHead(self.proj_hidden_dim, classes, name=f'pretext_{task}')(video_features)
+                               for task, classes in self.pretext_heads}
     if self.num_classes:
       h = features  # per frame for TSN: the class scores are averaged, as TSN does, not the features
       if self.classifier_hidden_dim:
@@ -113,7 +133,7 @@ def _per_video_mean(per_image: Array, num_videos: int) -> Array:
 
 def create_model(model_config: ml_collections.ConfigDict, *, num_classes: int = 0, axis_name: Optional[str] = None,
                  frame_grid: Optional[Tuple[int, int]] = None, num_pathways: int = 0,
-                 pathway_heads: Sequence[int] = ()) -> SCFAModel:
+                 pathway_heads: Sequence[int] = (), pretext_heads: Sequence[Tuple[str, int]] = ()) -> SCFAModel:
   """Builds the SCFA model described by ``config.model``.
 
   ``frame_grid`` (rows, cols) makes it the TSN baseline; pass
@@ -147,6 +167,7 @@ def create_model(model_config: ml_collections.ConfigDict, *, num_classes: int = 
       separate_pathways=separate,
       pathway_heads=tuple(pathway_heads) if num_pathways else (),
       local_feature_weight=float(model_config.get('local_feature_weight', 1.0)),
+      pretext_heads=tuple(pretext_heads),
   )
 
 
@@ -157,10 +178,20 @@ def model_of(config: ml_collections.ConfigDict, *, num_classes: int = 0, axis_na
   The TSN frame grid, the fused pathways and the per-pathway heads are read
   from ``config`` here, so every caller builds the same model (and a restore
   finds the same variables). ``pathway_heads=False`` leaves out the training-only
-  per-pathway heads (fine-tuning drops them).
+  per-pathway and pretext heads (fine-tuning drops them).
   """
   return create_model(config.model, num_classes=num_classes, axis_name=axis_name, frame_grid=frame_grid_of(config),
-                      num_pathways=num_pathways_of(config), pathway_heads=pathway_heads_of(config) if pathway_heads else ())
+                      num_pathways=num_pathways_of(config), pathway_heads=pathway_heads_of(config) if pathway_heads else (),
+                      pretext_heads=pretext_heads_of(config) if pathway_heads else ())
+
+
+def pretext_heads_of(config: ml_collections.ConfigDict) -> Tuple[Tuple[str, int], ...]:
+  """(task, classes) of every temporal pretext task with a weight > 0 (``loss.pretext``), in TASKS order."""
+  pretext = config.loss.get('pretext')
+  if pretext is None:
+    return ()
+  classes = {'arrow_of_time': 2, 'speed': pretext.get('speed_classes', 2), 'shuffle': 2}
+  return tuple((task, classes[task]) for task in PRETEXT_TASKS if pretext.get(task, 0.0) > 0)
 
 
 def frame_grid_of(config: ml_collections.ConfigDict) -> Optional[Tuple[int, int]]:

@@ -19,16 +19,18 @@ from scfa_jax import losses
 from scfa_jax.data import preprocessing
 from scfa_jax.models import scfa
 from scfa_jax.training import memory_queue
+from scfa_jax.training import momentum
 from scfa_jax.training.parallel import AXIS
 
 Array = Any
 
 
 class TrainState(train_state.TrainState):
-  """Adam state, params, the BatchNorm running statistics and the optional SupCon memory queue."""
+  """Adam state, params, the BatchNorm running statistics, the optional SupCon memory queue and key encoder."""
 
   batch_stats: Any = None
   queue: Any = None  # memory_queue.Queue when config.loss.queue_size > 0
+  momentum_params: Any = None  # training.momentum: the EMA of params (the key encoder) when config.model.momentum > 0
 
 
 def stack_views(views: Array, labels: Array, *, video_major: bool = False) -> tuple[Array, Array]:
@@ -67,6 +69,27 @@ def global_view_major(x: Array, num_views: int, axis_name: str | None) -> Array:
   return jnp.swapaxes(per_view, 0, 1).reshape((num_views * d * (rows // num_views),) + x.shape[1:])
 
 
+def split_pretext_view(tree: Any, *, num_views: int, video_major: bool, has_pretext: bool) -> tuple[Any, Any]:
+  """Rows of all V views (``stack_views`` order) -> (the contrastive views' rows, the pretext views' rows).
+
+  The pretext view is every video's last view (``data.pretext``); without one the
+  rows are all contrastive and the second part is None.
+  """
+  if not has_pretext:
+    return tree, None
+
+  def split(x: Array) -> tuple[Array, Array]:
+    if video_major:
+      per_video = x.reshape((-1, num_views) + x.shape[1:])
+      return per_video[:, :-1].reshape((-1,) + x.shape[1:]), per_video[:, -1]
+    per_view = x.reshape((num_views, -1) + x.shape[1:])
+    return per_view[:-1].reshape((-1,) + x.shape[1:]), per_view[-1]
+
+  pairs = jax.tree.map(split, tree)
+  is_pair = lambda x: isinstance(x, tuple)
+  return jax.tree.map(lambda p: p[0], pairs, is_leaf=is_pair), jax.tree.map(lambda p: p[1], pairs, is_leaf=is_pair)
+
+
 def instance_ids(num_videos: int, axis_name: str | None) -> Array:
   """This device's videos' indices in the global batch: the labels of instance contrast (``loss.positives='video'``).
 
@@ -79,22 +102,27 @@ def instance_ids(num_videos: int, axis_name: str | None) -> Array:
 
 
 def compute_loss(outputs: dict[str, Array], labels: Array, loss_config: ml_collections.ConfigDict,
-                 axis_name: str | None, queue: memory_queue.Queue | None = None) -> tuple[Array, dict[str, Array]]:
+                 axis_name: str | None, queue: memory_queue.Queue | None = None,
+                 keys: dict[str, Array] | None = None) -> tuple[Array, dict[str, Array]]:
   """The configured loss (this device's share of the global mean) and its extra metrics.
 
   Fused samples with per-pathway heads add each weighted pathway's own SupCon term
   (``scfa.head_aux_weights``: ``loss.pathway_aux_weight`` for the global grid,
   ``loss.local_aux_weight`` for the local views) over the same two samplings
   (without the memory queue, which holds fused projections).
+  ``keys``: the momentum encoder's outputs of the same images; their projections
+  are then the contrasts (``losses.supcon_loss``'s ``keys``).
   """
   if loss_config.name == 'supcon':
     supcon = functools.partial(losses.supcon_loss, labels=labels, temperature=loss_config.temperature,
                                base_temperature=loss_config.base_temperature, axis_name=axis_name)
-    loss, aux = supcon(outputs['projection'], memory=memory_queue.contrasts(queue))
+    loss, aux = supcon(outputs['projection'], memory=memory_queue.contrasts(queue),
+                       keys=None if keys is None else keys['projection'])
     if 'pathway_projections' in outputs:  # fused samples: each pathway's own term, over the same samplings
       weights = scfa.head_aux_weights(loss_config, outputs['pathway_projections'].shape[1])
       for head, weight in enumerate(weights):
-        loss = loss + weight * supcon(outputs['pathway_projections'][:, head])[0]
+        head_keys = None if keys is None else keys['pathway_projections'][:, head]
+        loss = loss + weight * supcon(outputs['pathway_projections'][:, head], keys=head_keys)[0]
     return loss, aux
   if loss_config.name == 'cross_entropy':
     return losses.cross_entropy_loss(outputs['logits'], labels, axis_name=axis_name)
@@ -104,7 +132,8 @@ def compute_loss(outputs: dict[str, Array], labels: Array, loss_config: ml_colle
 def train_step(state: TrainState, batch: dict[str, Array], *, loss_config: ml_collections.ConfigDict,
                preprocessing_mode: str, learning_rate_fn: Callable[[Array], Array],
                axis_name: str | None = AXIS,
-               skip_nonfinite: bool = False) -> tuple[TrainState, dict[str, Array]]:
+               skip_nonfinite: bool = False,
+               momentum_fn: Callable[[Array], Array] | None = None) -> tuple[TrainState, dict[str, Array]]:
   """One optimiser step on this device's part of the global batch.
 
   Gradients are *summed* across devices because each device's loss is its
@@ -114,20 +143,42 @@ def train_step(state: TrainState, batch: dict[str, Array], *, loss_config: ml_co
   With ``skip_nonfinite`` an update whose loss or gradient norm is not finite
   is dropped on the device (only ``step`` advances, so the data order and the
   step numbering stay those of the run) and ``metrics['skipped']`` is 1.
+
+  With a key encoder (``state.momentum_params``) the keys are its projections of
+  the same images (BatchNorm on the batch, as the online encoder's; its running
+  statistics are not kept: evaluation uses the online encoder), they fill the
+  queue, and after the update it moves towards the new parameters by
+  ``momentum_fn(step)`` (``training.momentum``).
   """
   # The jit path (axis_name None) splits the global batch over devices by videos: stacked video-major,
   # each device encodes only its own videos. SupCon and BatchNorm do not depend on the row order.
   video_major = axis_name is None
-  num_views = batch['views'].shape[1]
+  pretext_labels = batch.get('pretext')  # {task: [b]}: the last view of every video is its pretext view
+  all_views = batch['views'].shape[1]
+  num_views = all_views - (pretext_labels is not None)  # the contrastive views
   instance = loss_config.get('positives', 'label') == 'video'  # instance contrast never reads batch['label']
   per_video = instance_ids(batch['views'].shape[0], axis_name) if instance else batch['label']
   images, labels = stack_views(batch['views'], per_video, video_major=video_major)
   images = preprocessing.normalize(images, preprocessing_mode)
+  split = functools.partial(split_pretext_view, num_views=all_views, video_major=video_major,
+                            has_pretext=pretext_labels is not None)
+  labels = split(labels)[0]
+
+  keys = None
+  if state.momentum_params is not None:
+    keys, _ = state.apply_fn({'params': state.momentum_params, 'batch_stats': state.batch_stats}, images,
+                             train=True, mutable=['batch_stats'])
+    keys = jax.lax.stop_gradient(split(keys)[0])
 
   def loss_fn(params):
     outputs, updates = state.apply_fn({'params': params, 'batch_stats': state.batch_stats}, images,
                                       train=True, mutable=['batch_stats'])
-    loss, aux = compute_loss(outputs, labels, loss_config, axis_name, state.queue)
+    outputs, pretext_outputs = split(outputs)
+    loss, aux = compute_loss(outputs, labels, loss_config, axis_name, state.queue, keys)
+    if pretext_labels is not None:
+      pretext_term, pretext_aux = losses.pretext_loss(pretext_outputs['pretext_logits'], pretext_labels,
+                                                      dict(loss_config.pretext), axis_name=axis_name)
+      loss, aux = loss + pretext_term, {**aux, **pretext_aux}
     return loss, (updates['batch_stats'], aux, outputs['projection'])
 
   (loss, (batch_stats, aux, projections)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -137,6 +188,10 @@ def train_step(state: TrainState, batch: dict[str, Array], *, loss_config: ml_co
     # A no-op with synchronised BatchNorm; otherwise keeps replicas identical.
     batch_stats = jax.lax.pmean(batch_stats, axis_name)
   new_state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
+  if keys is not None:
+    new_state = new_state.replace(momentum_params=momentum.update(state.momentum_params, new_state.params,
+                                                                  momentum_fn(state.step)))
+    projections = keys['projection']  # the queue holds keys: all from (nearly) the same encoder
   if state.queue is not None:  # every device pushes the whole global batch, so the queues stay identical
     projections = jax.lax.stop_gradient(projections)
     if instance:  # batch indices repeat every step: queued views are negatives only
@@ -152,6 +207,8 @@ def train_step(state: TrainState, batch: dict[str, Array], *, loss_config: ml_co
       'grad_norm': optax.tree.norm(grads),
       **aux,
   }
+  if keys is not None:
+    metrics['momentum'] = momentum_fn(state.step)
   if skip_nonfinite:
     new_state, metrics['skipped'] = skip_if_nonfinite(state, new_state, metrics['loss'], metrics['grad_norm'])
   return new_state, metrics

@@ -24,6 +24,7 @@ from scfa_jax import datasets
 from scfa_jax import errors
 from scfa_jax.data import input_pipeline
 from scfa_jax.data import labels as labels_lib
+from scfa_jax.data import pretext
 from scfa_jax.evaluation import evaluate as evaluate_lib
 from scfa_jax.models import pretrained
 from scfa_jax.models import scfa
@@ -31,6 +32,7 @@ from scfa_jax.training import checkpointing
 from scfa_jax.training import data_parallel
 from scfa_jax.training import loop
 from scfa_jax.training import memory_queue
+from scfa_jax.training import momentum
 from scfa_jax.training import parallel
 from scfa_jax.training import startup
 from scfa_jax.training import steps
@@ -72,6 +74,13 @@ def create_train_state(rng: jax.Array, model: scfa.SCFAModel, image_shape: tuple
                                   batch_stats=variables.get('batch_stats', {}))
   # Host copies: replicate() then makes fresh device buffers that the step may donate.
   return jax.device_get(state)
+
+
+def momentum_schedule(config: ml_collections.ConfigDict, total_steps: int):
+  """The key encoder's momentum per step (``training.momentum``), or None without one."""
+  if not momentum.is_enabled(config.model):
+    return None
+  return momentum.schedule(config.model.momentum, config.model.momentum_schedule, total_steps)
 
 
 def resolve_preprocessing(config: ml_collections.ConfigDict) -> str:
@@ -134,6 +143,8 @@ def _set_up(config: ml_collections.ConfigDict, workdir: str, *, mode: str, allow
                              loop.create_optimizer(config.optim, schedule), config.model)
   if config.loss.queue_size:
     state = state.replace(queue=memory_queue.init(config.loss.queue_size, config.model.proj_dim))
+  if momentum.is_enabled(config.model):  # the key encoder starts as a copy of the online one
+    state = state.replace(momentum_params=jax.tree.map(lambda x: x.copy(), state.params))
   manager = checkpointing.create_manager(workdir, config.ckpt)
   state = checkpointing.restore_latest(manager, state)
   return _Run(builder, schedule, state, manager, preprocessing_mode, local_batch, total_steps, keep)
@@ -173,16 +184,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   state = dp.replicate(run.state)
 
   if start_step < last_step:
+    pretext_spec = pretext.Spec.from_config(config.loss)
     dataset = input_pipeline.create_train_dataset(run.builder, config.data, local_batch_size=run.local_batch,
-                                                  seed=config.seed, start_step=start_step, keep=run.keep)
+                                                  seed=config.seed, start_step=start_step, keep=run.keep,
+                                                  pretext_spec=pretext_spec)
     p_train_step = dp.compile_step(
         functools.partial(steps.train_step, loss_config=config.loss, preprocessing_mode=run.preprocessing_mode,
                           learning_rate_fn=run.schedule, axis_name=dp.axis_name,
-                          skip_nonfinite=config.train.skip_nonfinite_steps), donate_state=True)
+                          skip_nonfinite=config.train.skip_nonfinite_steps,
+                          momentum_fn=momentum_schedule(config, run.total_steps)), donate_state=True)
     state = loop.fit(state, p_train_step,
                      dp.prefetch_to_device(dataset.as_numpy_iterator(), config.data.prefetch_to_device),
                      start_step=start_step, last_step=last_step,
-                     grids_per_step=input_pipeline.images_per_video(config.data) * config.train.batch_size,
+                     grids_per_step=(input_pipeline.images_per_video(config.data) + (pretext_spec is not None))
+                     * config.train.batch_size,
                      log_every_steps=config.train.log_every_steps, ckpt_every_steps=config.ckpt.every_steps,
                      manager=run.manager, writer=writer,
                      nan_hint='Lower config.optim.learning_rate, or set config.optim.grad_clip_norm.')
