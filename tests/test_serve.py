@@ -185,7 +185,8 @@ def test_in_a_browser_a_clip_gets_its_class_grids_and_neighbours(browser, server
     tab.page.wait_for_function(f'n => [...document.querySelectorAll("{gallery_id} img")]'
                                '.filter(i => i.complete && i.naturalWidth >= 192).length >= n', arg=count)
     assert images.count() >= count
-  assert 'similarity' in tab.page.inner_text('#neighbours')
+  shown = tab.page.inner_text('#neighbours')  # similarity, class and clip id of each, as the page logic says
+  assert all(caption in shown for _, caption in page.answer(clips[0]).neighbours), shown
   tab.page.screenshot(path=str(tmp_path / 'serve.png'), full_page=True)
   assert os.path.getsize(tmp_path / 'serve.png') > 10_000
   # A corrupt file: a message in the page, and the server answers the next upload.
@@ -207,3 +208,12 @@ def test_in_a_browser_two_uploads_at_once_are_both_answered(browser, server, pag
     tab.status('answered in')
     expected = page.predictor.classify([clip], top_k=1)[0].classes[0]
     assert tab.page.inner_text('#top-classes .output-class').strip() == expected
+
+
+def test_without_gradio_the_command_names_the_extra(monkeypatch):
+  import sys  # pylint: disable=g-import-not-at-top
+  from scfa_jax.serve import app as app_lib  # pylint: disable=g-import-not-at-top
+  monkeypatch.setitem(sys.modules, 'gradio', None)  # import gradio now raises ImportError
+  with pytest.raises(app_lib.MissingExtraError, match=r'pip install -e "\.\[serve\]"'):
+    app_lib.import_gradio()
+  assert os.environ['GRADIO_ANALYTICS_ENABLED'] == 'False'
