@@ -2,7 +2,8 @@
 
 Times ``serve.page.Page.answer`` (what the page's server does for an upload:
 read the file, evaluation's grids, the model, the head, the nearest train
-videos with their grids, and the timeline plot) after a warm-up, on a
+videos with their grids, and the timeline plot) after ``Page.warm_up`` (as the
+command warms up before serving), on a
 camera-like 320x240 clip of ``--serve_seconds`` at 25 fps (``bench.clips``),
 written as VP9 WebM. The browser's upload and drawing are not included.
 """
@@ -18,18 +19,11 @@ from typing import Any
 from absl import flags
 import numpy as np
 
+from scfa_jax.bench import harness
+
 flags.DEFINE_string('serve_workdir', None, 'bench serve: a trained and evaluated workdir.')
 flags.DEFINE_float('serve_seconds', 10.0, 'bench serve: length of the clip answered.')
 flags.DEFINE_integer('serve_repeats', 3, 'bench serve: timed answers (after one warm-up).')
-
-
-def _timed(fn, repeats: int) -> list[float]:
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return times
 
 
 def run() -> dict[str, Any]:
@@ -43,19 +37,22 @@ def run() -> dict[str, Any]:
   page = page_lib.Page.from_workdir(f.serve_workdir)
   frames = np.stack(clips.render_clip(0, 0, int(round(f.serve_seconds * examples.FPS))))
   path = examples.write_clip(frames, os.path.join(tempfile.mkdtemp(prefix='bench_serve_'), 'clip.webm'))
+  warm_up_s = page.warm_up()  # what the command does before it serves
   start = time.perf_counter()
   first = page.answer(path)
   first_s = time.perf_counter() - start
   if first.message:
     raise ValueError(first.message)
-  full = _timed(lambda: page.answer(path), f.serve_repeats)
-  no_timeline = _timed(lambda: page.answer(path, window_s=2 * f.serve_seconds), f.serve_repeats)
-  read = _timed(lambda: video_lib.read(path, video_lib.storage(page.predictor.config.data)), f.serve_repeats)
+  full = harness.time_calls(lambda: page.answer(path), warmup=0, reps=f.serve_repeats)
+  no_timeline = harness.time_calls(lambda: page.answer(path, window_s=2 * f.serve_seconds), warmup=0,
+                                   reps=f.serve_repeats)
+  read = harness.time_calls(lambda: video_lib.read(path, video_lib.storage(page.predictor.config.data)), warmup=0,
+                            reps=f.serve_repeats)
   return {
       'bench': 'serve', 'workdir': f.serve_workdir, 'clip_seconds': f.serve_seconds, 'frames': len(frames),
       'frame_size': [int(frames.shape[2]), int(frames.shape[1])], 'head': first.head,
       'timeline_windows': 0 if first.timeline is None else len(first.timeline.starts),
-      'first_answer_s': round(first_s, 3),
+      'warm_up_s': round(warm_up_s, 1), 'first_answer_after_warm_up_s': round(first_s, 3),
       'answer_s_median': round(statistics.median(full), 3), 'answer_s_min': round(min(full), 3),
       'answer_without_timeline_s_median': round(statistics.median(no_timeline), 3),
       'read_video_s_median': round(statistics.median(read), 3),

@@ -137,6 +137,7 @@ class Page:
     self.index = (index_lib.from_memory(memory.clip_ids, memory.labels, memory.features, predictor.class_names)
                   if memory is not None else None)
     self.train_grids = TrainGrids(predictor.config, memory.clip_ids) if memory is not None else None
+    self._make_grids = views_lib.grid_fn(predictor.config.data, predictor.views)
     self.lock = threading.Lock()  # one answer at a time: the model and its compiled steps are shared
     self.out_dir = tempfile.mkdtemp(prefix='scfa_serve_')
 
@@ -158,7 +159,7 @@ class Page:
     p = self.predictor
     frames = np.random.default_rng(0).integers(0, 256, (int(3 * examples.FPS), 64, 64, 3), dtype=np.uint8)
     path = examples.write_clip(frames, os.path.join(self.out_dir, 'warm_up.webm'))
-    grid = next(views_lib.items([path], p.config, p.views, threads=1, jpeg_quality=p.jpeg_quality)).grids[0]
+    grid = self._grids(frames)[0]
     sizes = {views_lib.padded_size(n, p.batch_size, jax.local_device_count()) for n in range(1, p.batch_size + 1)}
     models = {p.model_of(h) for h in p.available_heads()} | {'encoder'}
     for size in sorted(sizes):
@@ -204,16 +205,15 @@ class Page:
       fps = timeline_lib.DEFAULT_FPS
     spans = timeline_lib.windows(len(frames), fps, window_s, stride_s)
     clips = [frames] + ([frames[a:b] for a, b in spans] if len(spans) > 1 else [])
-    encoder = [out.values for out in p.outputs(clips, 'encoder')]
-    model = encoder if head is None or p.model_of(head) == 'encoder' else [
-        out.values for out in p.outputs(clips, p.model_of(head))]
+    grids = [self._grids(clip) for clip in clips]
+    encoder = self._outputs(grids, 'encoder')
+    model = encoder if head is None or p.model_of(head) == 'encoder' else self._outputs(grids, p.model_of(head))
     answer = Answer(video=path, head=head or '', num_frames=len(frames), duration_s=len(frames) / fps)
     if head is not None:
       probs = p.probabilities(model[0], head)
       order = np.argsort(-probs, kind='stable')[:self.top_k]
       answer.top_k = {p.class_names[i]: float(probs[i]) for i in order}
-    item = next(views_lib.items([frames], p.config, p.views, threads=1, jpeg_quality=p.jpeg_quality))
-    answer.views = captioned_views(item.grids, p.views.num_clips, p.views.num_local_views)
+    answer.views = captioned_views(grids[0], p.views.num_clips, p.views.num_local_views)
     if self.index is not None:
       self._neighbours(answer, encoder[0]['features'])
     if len(spans) > 1 and head is not None:
@@ -230,11 +230,32 @@ class Page:
                               'so no timeline (lower the window to get one).')
     return answer
 
+  def _grids(self, frames: np.ndarray) -> np.ndarray:
+    """Evaluation's views of one video's frames, [V, H, W, 3] (fused: [V, P, H, W, 3]), as ``inference.views``
+    makes them, through one traced function kept for the page's life (a new one per call re-traces: 1-7 s)."""
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    return self._make_grids(tf.constant(video_lib.store(frames, self.predictor.jpeg_quality))).numpy()
+
+  def _outputs(self, grids: Sequence[np.ndarray], which: str) -> list[dict[str, np.ndarray]]:
+    """Each video's view-averaged model outputs, batched and padded as ``Predictor.outputs`` does."""
+    import jax  # pylint: disable=g-import-not-at-top
+    p = self.predictor
+    per_video = p.views.per_video
+    videos_per_batch = max(1, p.batch_size // per_video)
+    found = []
+    for start in range(0, len(grids), videos_per_batch):
+      batch = [views_lib.Item(i, '', grids=g) for i, g in enumerate(grids[start:start + videos_per_batch])]
+      images, _ = views_lib.stack(batch, p.batch_size, jax.local_device_count())
+      out = p.run_grids(images, which)
+      found += [{k: v[i * per_video:(i + 1) * per_video].mean(axis=0) for k, v in out.items()
+                 if k in ('features', 'logits')} for i in range(len(batch))]
+    return found
+
   def _neighbours(self, answer: Answer, features: np.ndarray) -> None:
     rows, sims = index_lib.nearest(self.index.features, features[None], k=self.k)
     grids = self.train_grids.get(rows[0].tolist())
     blank = np.full_like(answer.views[0][0], 255)
     for row, sim in zip(rows[0].tolist(), sims[0].tolist()):
-      caption = f'{self.index.labels[row]} | similarity {sim:.3f} | {self.index.names[row]}'
+      caption = f'{sim:.3f} {self.index.labels[row]} ({self.index.names[row]})'
       answer.neighbours.append((enlarge(grids[row]) if row in grids else blank, caption))
       answer.similarities.append(float(sim))
