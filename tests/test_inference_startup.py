@@ -14,8 +14,11 @@ import json, sys
 from scfa_jax.inference import cli
 cli.start()
 from scfa_jax.inference import Predictor, export, index, predictor, video, views
+from scfa_jax import notebook
+predictor._preprocessing(notebook.load_config('demo'))  # a workdir without saved heads
 import jax
-print(json.dumps({'heavy': sorted(m for m in ('keras', 'sklearn', 'matplotlib') if m in sys.modules),
+heavy = ('keras', 'sklearn', 'matplotlib', 'scfa_jax.training.train')
+print(json.dumps({'heavy': sorted(m for m in heavy if m in sys.modules),
                   'cache': jax.config.jax_compilation_cache_dir}))
 """
 
