@@ -29,7 +29,7 @@ def _env(**extra):
   return env
 
 
-@pytest.mark.slow(seconds=9)
+@pytest.mark.slow(seconds=10)
 def test_commands_start_without_keras_or_sklearn_and_keep_compiled_programs(tmp_path):
   done = subprocess.run([sys.executable, '-c', START], env=_env(XDG_CACHE_HOME=str(tmp_path)), capture_output=True,
                         text=True, check=True, cwd=ROOT)
@@ -39,7 +39,7 @@ def test_commands_start_without_keras_or_sklearn_and_keep_compiled_programs(tmp_
   assert tf.keras.layers.Dense  # in process: Keras still imports when asked for
 
 
-@pytest.mark.slow(seconds=8)
+@pytest.mark.slow(seconds=10)
 def test_bench_help_lists_every_benchmarks_flags_and_exits_0():
   done = subprocess.run([sys.executable, '-m', 'scfa_jax.bench', '--help'], env=_env(), capture_output=True,
                         text=True, check=False, cwd=ROOT)
