@@ -10,24 +10,35 @@ keeps the second on disk (``docs/inference.md``, "Start-up").
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 _KERAS_AT_TF_IMPORT = 'keras.src.optimizers'  # TensorFlow imports this eagerly and tolerates an ImportError
 
 
-def import_tensorflow() -> Any:
-  """``import tensorflow`` without the eager Keras import; Keras still imports normally later, if asked for."""
+@contextlib.contextmanager
+def tensorflow_without_keras() -> Iterator[None]:
+  """Within it, importing TensorFlow (directly, or through TFDS) skips the eager Keras import.
+
+  Keras still imports normally afterwards, when something asks for it.
+  """
   if 'tensorflow' in sys.modules or _KERAS_AT_TF_IMPORT in sys.modules:
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    return tf
+    yield
+    return
   sys.modules[_KERAS_AT_TF_IMPORT] = None  # an ImportError for TensorFlow's try/except
   try:
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    yield
   finally:
     if sys.modules.get(_KERAS_AT_TF_IMPORT, 0) is None:
       del sys.modules[_KERAS_AT_TF_IMPORT]
+
+
+def import_tensorflow() -> Any:
+  """``import tensorflow`` without the eager Keras import (:func:`tensorflow_without_keras`)."""
+  with tensorflow_without_keras():
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
   return tf
 
 

@@ -39,7 +39,7 @@ def _config(dataset, num_clips, local_views, fused):
   return config
 
 
-@pytest.mark.slow(seconds=8)
+@pytest.mark.slow(seconds=12)
 @pytest.mark.parametrize('dataset,layouts', [
     ('ucf101_manual', [(1, 0, False), (3, 0, False), (2, 2, False), (2, 1, True)]),  # frames squashed to 56 px
     ('synthetic_motion', [(2, 2, False)])])  # small frames kept at their size

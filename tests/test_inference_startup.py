@@ -14,8 +14,11 @@ import json, sys
 from scfa_jax.inference import cli
 cli.start()
 from scfa_jax.inference import Predictor, export, index, predictor, video, views
+from scfa_jax import notebook
+predictor._preprocessing(notebook.load_config('demo'))  # a workdir without saved heads
 import jax
-print(json.dumps({'heavy': sorted(m for m in ('keras', 'sklearn', 'matplotlib') if m in sys.modules),
+heavy = ('keras', 'sklearn', 'matplotlib', 'scfa_jax.training.train')
+print(json.dumps({'heavy': sorted(m for m in heavy if m in sys.modules),
                   'cache': jax.config.jax_compilation_cache_dir}))
 """
 
@@ -26,7 +29,7 @@ def _env(**extra):
   return env
 
 
-@pytest.mark.slow(seconds=9)
+@pytest.mark.slow(seconds=10)
 def test_commands_start_without_keras_or_sklearn_and_keep_compiled_programs(tmp_path):
   done = subprocess.run([sys.executable, '-c', START], env=_env(XDG_CACHE_HOME=str(tmp_path)), capture_output=True,
                         text=True, check=True, cwd=ROOT)
@@ -36,7 +39,7 @@ def test_commands_start_without_keras_or_sklearn_and_keep_compiled_programs(tmp_
   assert tf.keras.layers.Dense  # in process: Keras still imports when asked for
 
 
-@pytest.mark.slow(seconds=8)
+@pytest.mark.slow(seconds=10)
 def test_bench_help_lists_every_benchmarks_flags_and_exits_0():
   done = subprocess.run([sys.executable, '-m', 'scfa_jax.bench', '--help'], env=_env(), capture_output=True,
                         text=True, check=False, cwd=ROOT)

@@ -45,9 +45,10 @@ def start(verbose: bool = False) -> None:
     for key, value in QUIET_OPENCV_ENV.items():
       os.environ.setdefault(key, value)
   from scfa_jax import console  # pylint: disable=g-import-not-at-top
-  console.configure(verbose=verbose, filter_native_stderr=True)
   from scfa_jax import startup  # pylint: disable=g-import-not-at-top
-  startup.import_tensorflow().config.set_visible_devices([], 'GPU')
+  with startup.tensorflow_without_keras():  # the console set-up imports TensorFlow through TFDS
+    console.configure(verbose=verbose, filter_native_stderr=True)
+    startup.import_tensorflow().config.set_visible_devices([], 'GPU')
   startup.use_compilation_cache()
 
 

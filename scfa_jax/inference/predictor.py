@@ -280,5 +280,5 @@ def _as_list(videos: Any) -> list[video_lib.Video]:
 
 
 def _preprocessing(config: ml_collections.ConfigDict) -> str:
-  from scfa_jax.training import train  # pylint: disable=g-import-not-at-top  (heavy; only without saved heads)
-  return train.resolve_preprocessing(config)
+  from scfa_jax.models import pretrained  # pylint: disable=g-import-not-at-top  (only without saved heads)
+  return pretrained.preprocessing_for(config.model, config.data.preprocessing)  # train.resolve_preprocessing

@@ -81,7 +81,11 @@ def used_frames_fn(data_config: ml_collections.ConfigDict, views: ViewSpec) -> C
     return input_pipeline.eval_frames_used(count, data_config=data_config, num_clips=views.num_clips,
                                            num_local_views=views.num_local_views)
 
-  return lambda count: used(tf.constant(count, tf.int32)).numpy().tolist()
+  @functools.lru_cache(maxsize=1024)  # a few ms a call: videos of the same length share it
+  def indices(count: int) -> list[int]:
+    return used(tf.constant(count, tf.int32)).numpy().tolist()
+
+  return indices
 
 
 def _decode(video: video_lib.Video, index: int, stored: datasets.FrameStorage, jpeg_quality: Optional[int],
