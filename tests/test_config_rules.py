@@ -80,6 +80,14 @@ BAD_AND_BOUNDARY = {
     'eval.retrieval_ks': ([(0, 5), (1, 2.5), ('1',)], [(), (1,)]),
     'eval.finetune_epochs': ([-1], [0]),
     'eval.finetune_learning_rate': ([0.0], [1e-9]),
+    'data.label_fraction': ([0.0, -0.1, 1.01], [1.0, 0.01]),
+    'model.momentum': ([1.0, -0.1], [0.0, 0.999]),  # 1.0 would freeze the key encoder at its init
+    'model.momentum_schedule': (['linear'], ['constant', 'cosine']),
+    'loss.positives': (['instance', ''], ['label', 'video']),
+    'loss.pretext.arrow_of_time': ([-0.1], [0.0]),
+    'loss.pretext.speed': ([-0.1], [0.0]),
+    'loss.pretext.shuffle': ([-0.1], [0.0]),
+    'loss.pretext.speed_classes': ([1, 0], [2]),
 }
 
 
@@ -160,6 +168,21 @@ FUSED = {'data.fuse_local_views': True, 'data.num_local_views': 1}
     ({**FUSED, 'eval.local_views': 1},
      'config.eval.local_views=1 adds unfused local test views; fused samples (config.data.fuse_local_views=True) '
      'already carry theirs: set it to 0.'),
+    ({'loss.positives': 'video', 'loss.name': 'cross_entropy'},
+     "config.loss.positives='video' (instance contrast) needs config.loss.name='supcon' (cross_entropy reads "
+     'labels): set one of them.'),
+    ({'model.momentum': 0.99, 'loss.name': 'cross_entropy'},
+     "config.model.momentum=0.99 gives contrastive keys: it needs config.loss.name='supcon' (0 turns the key "
+     'encoder off).'),
+    ({'loss.pretext.arrow_of_time': 0.5, 'data.grid_rows': 1, 'data.grid_cols': 1},
+     'config.loss.pretext.arrow_of_time > 0 predicts how frames are ordered, but a 1x1 grid shows one frame: use a '
+     'larger grid (config.data.grid_rows/grid_cols) or set the weights to 0.'),
+    ({'loss.pretext.speed': 0.5, 'model.per_frame': True},
+     'config.loss.pretext.speed > 0 predicts frame order, which the TSN average of frame features '
+     '(config.model.per_frame=True) cannot see: set one of them off.'),
+    ({**FUSED, 'loss.pretext.shuffle': 0.5},
+     'config.loss.pretext.shuffle > 0 adds a plain grid view per video, which fused samples '
+     '(config.data.fuse_local_views=True) cannot carry: set one of them off.'),
     ({**FUSED, 'model.separate_pathways': True, 'model.init_from': '/weights/keras_resnet50'},
      'config.model.separate_pathways=True gives every pathway a ResNet of its own; ported weights '
      '(config.model.init_from) fit one shared ResNet: set one of them off.'),
