@@ -120,5 +120,6 @@ def main(argv: Sequence[str]) -> None:
 
 if __name__ == '__main__':
   if any(arg in HELP for arg in sys.argv[1:]):  # absl exits 1 after --help; asking for help is no error
+    app.define_help_flags()
     app.usage(shorthelp='--helpfull' not in sys.argv, writeto_stdout=True, exitcode=0)
   app.run(main)
