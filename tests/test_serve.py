@@ -103,11 +103,12 @@ def _chromium() -> str:
   """The distribution's Chromium with Playwright to drive it; skips without them (fails in CI)."""
   path = shutil.which('chromium') or shutil.which('chromium-browser')
   try:
+    import gradio  # pylint: disable=g-import-not-at-top,unused-import
     import playwright.sync_api  # pylint: disable=g-import-not-at-top,unused-import
   except ImportError:
     path = None
   if path is None:
-    reason = ('browser tests need Chromium (apt-get install chromium) and Playwright (the test extra); '
+    reason = ('browser tests need Chromium (apt-get install chromium), Playwright and Gradio (the test extra); '
               '.ci/run installs Chromium')
     if os.environ.get('CI'):
       pytest.fail(reason)
@@ -122,8 +123,8 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope='module')
-def server(page, clips):
-  """The page served on a free loopback port, in a thread of this process."""
+def server(browser, page, clips):
+  """The page served on a free loopback port, in a thread of this process (after the browser: skips with it)."""
   from scfa_jax.serve import app as app_lib  # pylint: disable=g-import-not-at-top
   blocks = app_lib.build(page, clips)
   port = _free_port()
