@@ -259,6 +259,14 @@ def test_a_fused_run_trains_evaluates_and_fine_tunes_on_fused_samples(tiny_confi
     matrix = np.zeros((len(names), len(names)), int)
     np.add.at(matrix, (labels, predicted), 1)
     assert matrix.tolist() == results['protocols'][protocol]['single_view']['confusion_matrix'], head
+  # The web page's logic on the fused model: each sample's global grid and local view, the API's class.
+  from scfa_jax.serve import examples, page as page_lib  # pylint: disable=g-import-not-at-top
+  fused = page_lib.Page.from_workdir(str(tmp_path / 'run'), k=2)
+  clip, = examples.test_split_examples(tiny_config, str(tmp_path / 'examples'), count=1)
+  answer = fused.answer(clip, head='probe')
+  assert [c for _, c in answer.views] == ['sample 1: global grid', 'sample 1: local view 1']
+  assert answer.top1 == fused.predictor.classify([clip], top_k=1, head='probe')[0].classes[0]
+  assert len(answer.neighbours) == 2 and answer.neighbours[0][0].shape == answer.views[0][0].shape
 
 
 @pytest.mark.parametrize('overrides,message', [

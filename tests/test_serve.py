@@ -1,10 +1,11 @@
 """The web page (python -m scfa_jax.tools.serve): its values without a browser, then the page in headless Chromium.
 
 The page logic (``serve.page``) is checked against the inference API on the
-session's ``evaluated_workdir`` and on a fused workdir; the browser tests start
-the Gradio server on a free loopback port in this process and drive the
-distribution's Chromium with Playwright (one browser for all of them). Without
-Chromium or Playwright they skip, except in CI, where they fail.
+session's ``evaluated_workdir`` (on a fused workdir in tests/test_fused_views.py,
+which trains one anyway); the browser tests start the Gradio server on a free
+loopback port in this process and drive the distribution's Chromium with
+Playwright (one browser for all of them). Without Chromium, Playwright or
+Gradio they skip, except in CI, where they fail.
 """
 
 import os
@@ -80,22 +81,6 @@ def test_bad_input_is_a_message_and_the_page_keeps_answering(page, clips, tmp_pa
   assert page.answer(clips[1]).top_k  # still serving
 
 
-@pytest.mark.slow(seconds=30)  # a 2-step fused training and its evaluation: 30 s of CPU measured
-def test_a_fused_workdir_shows_each_sample_s_pathways(tiny_config, tmp_path):
-  from scfa_jax.training import train  # pylint: disable=g-import-not-at-top
-  tiny_config.data.update(num_local_views=1, local_grid=1, fuse_local_views=True)
-  tiny_config.train.max_steps = 2
-  tiny_config.eval.update(num_test_clips=1, retrieval_ks=(1,), plots=False, finetune_epochs=0)
-  workdir = str(tmp_path / 'fused')
-  train.train_and_evaluate(tiny_config, workdir)
-  fused = page_lib.Page.from_workdir(workdir, k=2)
-  clip, = examples_lib.test_split_examples(tiny_config, str(tmp_path / 'examples'), count=1)
-  answer = fused.answer(clip)
-  assert [c for _, c in answer.views] == ['sample 1: global grid', 'sample 1: local view 1']
-  assert answer.top1 == fused.predictor.classify([clip], top_k=1)[0].classes[0]
-  assert len(answer.neighbours) == 2 and answer.neighbours[0][0].shape == answer.views[0][0].shape
-
-
 # ----------------------------------------------------------------------------- in a real browser
 
 
@@ -103,11 +88,12 @@ def _chromium() -> str:
   """The distribution's Chromium with Playwright to drive it; skips without them (fails in CI)."""
   path = shutil.which('chromium') or shutil.which('chromium-browser')
   try:
+    import gradio  # pylint: disable=g-import-not-at-top,unused-import
     import playwright.sync_api  # pylint: disable=g-import-not-at-top,unused-import
   except ImportError:
     path = None
   if path is None:
-    reason = ('browser tests need Chromium (apt-get install chromium) and Playwright (the test extra); '
+    reason = ('browser tests need Chromium (apt-get install chromium), Playwright and Gradio (the test extra); '
               '.ci/run installs Chromium')
     if os.environ.get('CI'):
       pytest.fail(reason)
@@ -122,8 +108,8 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope='module')
-def server(page, clips):
-  """The page served on a free loopback port, in a thread of this process."""
+def server(browser, page, clips):
+  """The page served on a free loopback port, in a thread of this process (after the browser: skips with it)."""
   from scfa_jax.serve import app as app_lib  # pylint: disable=g-import-not-at-top
   blocks = app_lib.build(page, clips)
   port = _free_port()
