@@ -234,7 +234,7 @@ def test_a_bfloat16_fused_run_trains_with_float32_state():
 # ----------------------------------------------------------------------------- runs and checks
 
 
-@pytest.mark.slow(seconds=17)
+@pytest.mark.slow(seconds=20)  # 17 s measured before the page check was added; its share not measured apart
 def test_a_fused_run_trains_evaluates_and_fine_tunes_on_fused_samples(tiny_config, tmp_path):
   tiny_config.data.update(num_local_views=1, local_grid=1, fuse_local_views=True)
   tiny_config.loss.update(pathway_aux_weight=0.5, local_aux_weight=0.0)  # the global grid's head: restored, then dropped
