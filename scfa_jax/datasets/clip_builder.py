@@ -71,6 +71,10 @@ class BadClipsError(errors.UserError, RuntimeError):
   """Too many clips of a split could not be decoded."""
 
 
+class MissingClipsError(errors.MissingFilesError):
+  """Too many clips the annotations list are absent from the download."""
+
+
 def frame_files(folder: pathlib.Path) -> list[pathlib.Path]:
   """The image files of a frame folder, sorted by name (zero-padded names sort in time order)."""
   return sorted(p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(IMAGE_EXTENSIONS))
@@ -79,11 +83,19 @@ def frame_files(folder: pathlib.Path) -> list[pathlib.Path]:
 class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   """Decodes the clips a subclass lists; see the module docstring for the policy."""
 
+  # Share of the annotated clips of a split that may be absent from the download (counted, logged, left out).
+  # 0 for datasets distributed whole (a missing clip means a broken extraction); Kinetics overrides it.
+  DEFAULT_MAX_MISSING_FRACTION = 0.0
+
   def __init__(self, *, shorter_side: int = 0, max_bad_fraction: float = DEFAULT_MAX_BAD_FRACTION,
-               config: str | ClipBuilderConfig | None = None, **kwargs):
-    """Args beyond TFDS's: shorter_side (>0 overrides the config's), max_bad_fraction (in [0, 1])."""
-    if not 0.0 <= max_bad_fraction <= 1.0:
-      raise errors.ConfigError(f'config.data.max_bad_fraction={max_bad_fraction!r} is not allowed: expected in [0, 1].')
+               max_missing_fraction: float | None = None, config: str | ClipBuilderConfig | None = None, **kwargs):
+    """Args beyond TFDS's: shorter_side (>0 overrides the config's), max_bad_fraction and
+    max_missing_fraction (in [0, 1]; None = the builder's ``DEFAULT_MAX_MISSING_FRACTION``)."""
+    for field, value in (('max_bad_fraction', max_bad_fraction), ('max_missing_fraction', max_missing_fraction)):
+      if value is not None and not 0.0 <= value <= 1.0:
+        raise errors.ConfigError(f'config.data.{field}={value!r} is not allowed: expected in [0, 1].')
+    self._max_missing_fraction = (self.DEFAULT_MAX_MISSING_FRACTION if max_missing_fraction is None
+                                  else max_missing_fraction)
     if shorter_side < 0:
       raise errors.ConfigError(f'config.data.shorter_side={shorter_side!r} is not allowed: expected >= 0 '
                                '(0 = the builder config\'s default).')
@@ -116,6 +128,27 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         citation=citation or None,
         metadata=tfds.core.MetadataDict(),
     )
+
+  def _present_clips(self, split: str, listed: Sequence[tuple[str, Clip | None]], fix: str) -> list[Clip]:
+    """The clips of ``listed`` (video_id, clip or None when its file is absent) that are there.
+
+    Absent clips are counted, logged and recorded (``missing_clips`` of the
+    metadata: split -> video ids); more than ``max_missing_fraction`` of the
+    split, or all of it, fails the build with ``fix`` in the message.
+    """
+    missing = sorted(video_id for video_id, clip in listed if clip is None)
+    self.info.metadata.setdefault('missing_clips', {})[split] = missing
+    if missing:
+      logging.warning('%s %s: %d of %d annotated clips are not in the download and are left out: %s%s',
+                      self.info.full_name, split, len(missing), len(listed), ', '.join(missing[:_MAX_LISTED]),
+                      ' ...' if len(missing) > _MAX_LISTED else '')
+    if listed and (len(missing) > self._max_missing_fraction * len(listed) or len(missing) == len(listed)):
+      limit = 'all of them' if len(missing) == len(listed) else f'more than max_missing_fraction={self._max_missing_fraction}'
+      raise MissingClipsError(
+          f'{self.info.full_name}: {len(missing)} of {len(listed)} clips of split {split!r} are not in the '
+          f'manual folder, {limit} (e.g. {", ".join(missing[:5])}). {fix} Or raise '
+          f'config.data.max_missing_fraction to build without them.')
+    return [clip for _, clip in listed if clip is not None]
 
   def _split_generators_for(self, clips: dict[str, Sequence[Clip]]) -> dict[str, Iterator[tuple[str, dict]]]:
     """The value ``_split_generators`` returns: one generator per split that has clips.
