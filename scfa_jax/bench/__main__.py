@@ -10,6 +10,8 @@ r"""``python -m scfa_jax.bench pipeline [--flags]``: benchmarks, each printing o
             direction from a profiler trace (``bench.profile_step``).
   predict   videos/s of Predictor.embed (decode vs model) and of the exported
             SavedModel, demo model and ResNet-50 at 224 px (``bench.predict``).
+  search    FAISS approximate search against exact search: recall@10, build
+            time, memory, query latency per index size (``bench.search``).
   layers    Each distinct convolution of the ResNet (forward, input and
             weight gradient), JAX against PyTorch, totalled per step
             (``bench.layers``; --steps is the repeats per timing).
@@ -19,6 +21,7 @@ r"""``python -m scfa_jax.bench pipeline [--flags]``: benchmarks, each printing o
   python -m scfa_jax.bench profile --depth=50 --image_size=224 --batch=8 --steps=2
   python -m scfa_jax.bench layers --depth=50 --image_size=224 --batch=8
   python -m scfa_jax.bench predict --predict_videos=8
+  python -m scfa_jax.bench search --search_sizes=10000,100000 --search_dim=2048
 """
 
 from __future__ import annotations
@@ -36,11 +39,12 @@ from scfa_jax.bench import layers
 from scfa_jax.bench import pipeline
 from scfa_jax.bench import predict
 from scfa_jax.bench import profile_step
+from scfa_jax.bench import search
 from scfa_jax.bench import train_step
 
 
 def main(argv: Sequence[str]) -> None:
-  commands = ('pipeline', 'build', 'train_step', 'profile', 'layers', 'predict')
+  commands = ('pipeline', 'build', 'train_step', 'profile', 'layers', 'predict', 'search')
   if len(argv) != 2 or argv[1] not in commands:
     raise app.UsageError(f'Usage: python -m scfa_jax.bench {{{"|".join(commands)}}} [--flags]')
   logging.set_verbosity(logging.WARNING)
@@ -50,6 +54,11 @@ def main(argv: Sequence[str]) -> None:
     if not pipeline.flags.FLAGS.data_dir:
       raise app.UsageError('build needs --data_dir.')
     pipeline.build(pipeline.flags.FLAGS.data_dir)
+    return
+  if argv[1] == 'search':  # numpy and FAISS only: no JAX backend
+    results = search.run()
+    print(search.format_table(results), file=sys.stderr)
+    print(json.dumps(results), flush=True)
     return
   print(xla_cpu.apply(), file=sys.stderr)  # the kernels `main` trains with; before JAX starts a backend
   if argv[1] == 'profile':

@@ -104,7 +104,7 @@ def get_builder(data_config: ml_collections.ConfigDict, *, beam_pipeline_options
   if data_config.manual_dir or beam_pipeline_options:
     download_config = tfds.download.DownloadConfig(
         manual_dir=os.path.expanduser(data_config.manual_dir) if data_config.manual_dir else None,
-        beam_options=_beam_options(beam_pipeline_options))
+        beam_options=beam_options(beam_pipeline_options))
   with _prepare_lock(builder):
     builder = make()  # Read afresh: another process may have prepared it while this one waited.
     if not builder.is_prepared():
@@ -116,7 +116,7 @@ def get_builder(data_config: ml_collections.ConfigDict, *, beam_pipeline_options
   return builder
 
 
-def _beam_options(flags: str):
+def beam_options(flags: str):
   """``'runner=DirectRunner,direct_num_workers=2'`` -> Beam's PipelineOptions (as ``tfds build`` reads them); '' -> None."""
   if not flags:
     return None

@@ -1,4 +1,4 @@
-r"""One embedding per video of a folder (recursive) or a list, into a CSV file that resumes.
+r"""One embedding per video of a folder (recursive) or a list, into a CSV (or Parquet) file that resumes.
 
   python -m scfa_jax.tools.embed --workdir=/tmp/scfa_demo --videos=my_clips/ --out=my_clips.csv
 
@@ -6,6 +6,8 @@ r"""One embedding per video of a folder (recursive) or a list, into a CSV file t
 file (``.txt``) with one per line. Videos already in ``--out`` are not embedded
 again, so an interrupted run continues where it stopped. Read the file with
 ``pandas.read_csv(out, index_col='video')`` (columns: label, e0 ... e{D-1}).
+An ``--out`` ending in ``.parquet`` (or a folder) writes Parquet instead
+(``inference.parquet_index``: the model's identity in its metadata).
 """
 
 from __future__ import annotations
@@ -41,8 +43,8 @@ def expand(entries: Sequence[str]) -> list[str]:
 def embed_to_file(predictor, paths: Sequence[str], out: str, *, chunk: int = 64) -> tuple[int, list]:
   """Embeds the videos not yet in ``out`` and appends them; returns (videos embedded now, skipped pairs)."""
   from tqdm import tqdm  # pylint: disable=g-import-not-at-top
-  from scfa_jax.inference import index  # pylint: disable=g-import-not-at-top
-  done = index.finished(out)
+  from scfa_jax.inference import parquet_index  # pylint: disable=g-import-not-at-top
+  done = parquet_index.finished_in(out)  # CSV, or Parquet for a .parquet file or a folder
   todo = [p for p in paths if p not in done]
   if done:
     logging.info('%s already holds %d of these %d videos; embedding the other %d.', out, len(paths) - len(todo),
@@ -63,7 +65,7 @@ def embed_to_file(predictor, paths: Sequence[str], out: str, *, chunk: int = 64)
           rows.append((o.name, '', o.values['features']))
       if rows:
         if writer is None:
-          writer = index.Writer(out, len(rows[0][2]))
+          writer = parquet_index.writer_for(out, len(rows[0][2]), predictor)
         writer.write(rows)
         count += len(rows)
       bar.update(len(group))
@@ -96,7 +98,7 @@ def _check_writable(path: str) -> None:
   """Fails before the model loads when ``--out`` cannot be written."""
   from scfa_jax import errors  # pylint: disable=g-import-not-at-top
   directory = os.path.dirname(os.path.abspath(path)) or '.'
-  if os.path.isdir(path) or (os.path.exists(path) and not os.access(path, os.W_OK)) or (
+  if (os.path.exists(path) and not os.access(path, os.W_OK)) or (  # (a folder: Parquet shards)
       os.path.isdir(directory) and not os.access(directory, os.W_OK)):
     raise errors.BadFilesError(f'{path}: cannot write the embeddings there; pass a writable --out file.')
 
