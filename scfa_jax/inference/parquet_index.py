@@ -31,6 +31,7 @@ from scfa_jax import errors
 from scfa_jax.inference import index as csv_index
 
 IDENTITY_KEY = b'scfa_jax.model'
+MODEL_KEYS = ('workdir', 'step', 'config_sha256', 'dim', 'views')  # What makes embeddings comparable.
 SUFFIX = '.parquet'
 
 
@@ -77,7 +78,8 @@ def identity_of(path: str) -> Optional[dict[str, Any]]:
 def check_identity(path: str, identity: dict[str, Any]) -> None:
   """Refuses to add one model's embeddings to an index of another (names both)."""
   found = identity_of(path)
-  if found is not None and found != identity:
+  same = lambda a, b: all(a.get(key) == b.get(key) for key in MODEL_KEYS)  # pylint: disable=unnecessary-lambda-assignment
+  if found is not None and not same(found, identity):
     raise errors.BadFilesError(f'{path} holds embeddings of another model ({found}); this run embeds with '
                                f'{identity}. Pass another output, or delete it to start over.')
 
