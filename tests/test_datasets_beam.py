@@ -1,9 +1,10 @@
 """Beam builds of the real-video builders: the DirectRunner gives the local build's examples and skip accounting."""
 
+import os
+
 import pytest
 import tensorflow_datasets as tfds
 
-from scfa_jax.datasets import clip_builder
 from scfa_jax.datasets.video_folder import video_folder
 from tests import video_fixtures as vf
 
@@ -36,8 +37,6 @@ def test_beam_build_equals_local_build(tmp_path):
       assert list(a[key]['frames']) == list(b[key]['frames']), key
       assert a[key]['label'] == b[key]['label']
   assert on_beam.info.metadata['skipped_clips'] == local.info.metadata['skipped_clips']
-  assert sum(len(v) for v in on_beam.info.metadata['skipped_clips'].values()) == 1
-  # The bound judges the whole split across workers: 1 of 7 bad is over 0.1.
-  with pytest.raises(clip_builder.BadClipsError, match=r'clap/c2\.avi'):
-    _build(tmp_path / 'manual', tmp_path / 'strict', beam=True, max_bad_fraction=0.05)
-  assert not video_folder.VideoFolder(data_dir=str(tmp_path / 'strict')).is_prepared()
+  # The workers' skips reach the policy: gathered once the pipeline is done, then judged per split.
+  assert [s['video_id'] for v in on_beam.info.metadata['skipped_clips'].values() for s in v] == ['clap/c2.avi']
+  assert not any(name.startswith('.skipped') for name in os.listdir(on_beam.data_dir))
