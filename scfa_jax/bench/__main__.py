@@ -12,6 +12,8 @@ r"""``python -m scfa_jax.bench pipeline [--flags]``: benchmarks, each printing o
             SavedModel, demo model and ResNet-50 at 224 px (``bench.predict``).
   search    FAISS approximate search against exact search: recall@10, build
             time, memory, query latency per index size (``bench.search``).
+  beam      Local build and embedding against Beam's DirectRunner on this
+            machine (``bench.beam``).
   layers    Each distinct convolution of the ResNet (forward, input and
             weight gradient), JAX against PyTorch, totalled per step
             (``bench.layers``; --steps is the repeats per timing).
@@ -35,6 +37,7 @@ from absl import app
 from absl import logging
 
 from scfa_jax import xla_cpu
+from scfa_jax.bench import beam
 from scfa_jax.bench import layers
 from scfa_jax.bench import pipeline
 from scfa_jax.bench import predict
@@ -44,7 +47,7 @@ from scfa_jax.bench import train_step
 
 
 def main(argv: Sequence[str]) -> None:
-  commands = ('pipeline', 'build', 'train_step', 'profile', 'layers', 'predict', 'search')
+  commands = ('pipeline', 'build', 'train_step', 'profile', 'layers', 'predict', 'search', 'beam')
   if len(argv) != 2 or argv[1] not in commands:
     raise app.UsageError(f'Usage: python -m scfa_jax.bench {{{"|".join(commands)}}} [--flags]')
   logging.set_verbosity(logging.WARNING)
@@ -59,6 +62,9 @@ def main(argv: Sequence[str]) -> None:
     results = search.run()
     print(search.format_table(results), file=sys.stderr)
     print(json.dumps(results), flush=True)
+    return
+  if argv[1] == 'beam':
+    print(json.dumps(beam.run()), flush=True)
     return
   print(xla_cpu.apply(), file=sys.stderr)  # the kernels `main` trains with; before JAX starts a backend
   if argv[1] == 'profile':

@@ -28,7 +28,8 @@ from scfa_jax import errors
 from scfa_jax.evaluation import knn
 
 EXACT_BELOW = 100_000  # Rows below which exact search is fast enough (bench search; docs/scale.md).
-DEFAULT_NPROBE_FRACTION = 1 / 16  # Share of the clusters a query scans.
+DEFAULT_NPROBE_FRACTION = 1 / 16  # Share of the clusters a query scans ...
+MIN_NPROBE = 16  # ... but at least this many (small indexes have few, coarse clusters).
 _KMEANS_ITERATIONS = 10  # FAISS's default is 25; 10 cost 2.5x less to build at the same recall (bench search).
 
 
@@ -76,8 +77,12 @@ def build(features: np.ndarray, *, nlist: Optional[int] = None, nprobe: Optional
   index.train(np.ascontiguousarray(knn.l2_normalize(np.asarray(features[np.sort(sample)], np.float32))))
   for lo in range(0, n, chunk):
     index.add(np.ascontiguousarray(knn.l2_normalize(np.asarray(features[lo:lo + chunk], np.float32))))
-  nprobe = nprobe or max(1, round(nlist * DEFAULT_NPROBE_FRACTION))
+  nprobe = nprobe or default_nprobe(nlist)
   return AnnIndex(index=index, nprobe=min(nprobe, nlist), build_seconds=time.perf_counter() - start)
+
+
+def default_nprobe(nlist: int) -> int:
+  return min(nlist, max(MIN_NPROBE, round(nlist * DEFAULT_NPROBE_FRACTION)))
 
 
 def fingerprint(names: Sequence[str], dim: int) -> str:
@@ -102,7 +107,7 @@ def load_or_build(cache_path: str, names: Sequence[str], features: np.ndarray) -
   stored = f'{cache_path}.{key}.faiss'
   if os.path.isfile(stored):
     index = faiss.read_index(stored)
-    return AnnIndex(index=index, nprobe=max(1, round(index.nlist * DEFAULT_NPROBE_FRACTION)))
+    return AnnIndex(index=index, nprobe=default_nprobe(index.nlist))
   built = build(features)
   logging.info('Built an approximate index of %d rows in %.1f s; saving it as %s.', len(names),
                built.build_seconds, stored)
