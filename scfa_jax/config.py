@@ -29,6 +29,7 @@ def get_config() -> ml_collections.ConfigDict:
   data.frames_key = 'frames'  # Feature holding the encoded frames ('video' for TFDS' ucf101).
   data.shorter_side = 0  # Real-video builds: >0 stores frames as <px> x <px> squares, as config '<config>_s<px>'; 0 = 56.
   data.max_bad_fraction = 0.01  # Real-video builds fail if more than this fraction of a split cannot be decoded.
+  data.max_missing_fraction = config_dict.placeholder(float)  # ... or is absent from the download (None: builder's; Kinetics 0.3, others 0).
   data.grid_rows = 4  # Tiles per column of the grid image (1-8; 1x1 = the single-frame baseline).
   data.grid_cols = 4  # Tiles per row; frames per view = grid_rows * grid_cols.
   data.tile_size = 56  # Side of one tile in pixels; the grid is (rows*tile) x (cols*tile).

@@ -66,7 +66,7 @@ SLOW_DEFAULT_SECONDS = 10  # what a test marked plainly @pytest.mark.slow is tak
 QUICK_TEST_SECONDS = 0.5  # what an unmarked test is taken to cost
 # Modules that read the session's ``evaluated_workdir``: one xdist work unit, so one worker trains it once.
 EVALUATED_WORKDIR_USERS = ('test_evaluation_run.py', 'test_inference.py', 'test_inference_tools.py',
-                           'test_inference_bad_input.py', 'test_serve.py')
+                           'test_inference_bad_input.py', 'test_serve.py', 'test_beam_embed.py')
 
 
 def _expected_seconds(item: pytest.Item) -> float:

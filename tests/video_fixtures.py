@@ -62,8 +62,8 @@ def write_video(path: pathlib.Path, num_frames: int, *, width: int = 40, height:
 class VideoTemplates:
   """A few written clips of given lengths, copied wherever a fixture needs a clip (writing is slower)."""
 
-  def __init__(self, folder: pathlib.Path, lengths: Iterable[int], **video_kwargs):
-    self.paths = {n: write_video(folder / f'template_{n}.avi', n, seed=n, **video_kwargs) for n in lengths}
+  def __init__(self, folder: pathlib.Path, lengths: Iterable[int], suffix: str = '.avi', **video_kwargs):
+    self.paths = {n: write_video(folder / f'template_{n}{suffix}', n, seed=n, **video_kwargs) for n in lengths}
 
   def copy(self, num_frames: int, dest: pathlib.Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -272,6 +272,102 @@ def make_video_folder(root: pathlib.Path, templates: VideoTemplates, clips: dict
   for class_name, class_clips in clips.items():
     for relative, length in class_clips:
       templates.copy(length, root / class_name / relative)
+
+
+# ----------------------------------------------------------------------------- Kinetics
+
+@dataclasses.dataclass(frozen=True)
+class KineticsRow:
+  label: str
+  youtube_id: str
+  start: int
+  frames: int  # 0 = listed in the CSV but not downloaded.
+  split: str  # 'train' | 'validate' | 'test'
+
+
+KINETICS_ROWS = (  # Class names with spaces and parentheses, as real ones; one clip of each split missing.
+    KineticsRow('abseiling', '--07WQ2iBlw', 1, 5, 'train'),
+    KineticsRow('abseiling', 'a-b_c', 14, 9, 'train'),
+    KineticsRow('air drumming', 'Zx9_-1', 100, 20, 'train'),
+    KineticsRow('air drumming', 'gone1', 3, 0, 'train'),
+    KineticsRow('passing American football (in game)', 'pq', 0, 9, 'train'),
+    KineticsRow('abseiling', 'v1', 7, 9, 'validate'),
+    KineticsRow('passing American football (in game)', 'v2', 22, 5, 'validate'),
+    KineticsRow('air drumming', 'v3', 2, 0, 'validate'),
+    KineticsRow('air drumming', 'v4', 9, 20, 'validate'),
+    KineticsRow('abseiling', 't1', 5, 5, 'test'),
+)
+KINETICS_LAYOUTS = ('per_class', 'flat')
+
+
+def kinetics_name(row: KineticsRow) -> str:
+  return f'{row.youtube_id}_{row.start:06d}_{row.start + 10:06d}'
+
+
+def make_kinetics(root: pathlib.Path, templates: VideoTemplates, *, layout: str = 'per_class',
+                  rows: Iterable[KineticsRow] = KINETICS_ROWS, test_labels: bool = False) -> dict[str, Expected]:
+  """Writes kinetics400/{train,validate,test}.csv (the official K400 header) and the downloaded .mp4 clips.
+
+  ``layout``: 'per_class' puts clips in videos/<split>/<label>/ (as the download
+  scripts do), 'flat' all in videos/. Returns the stored clips' Expected (test
+  only with ``test_labels``).
+  """
+  rows = list(rows)
+  classes = sorted({r.label for r in rows})
+  expected = {}
+  for split in ('train', 'validate', 'test'):
+    labelled = split != 'test' or test_labels
+    header = 'label,youtube_id,time_start,time_end,split,is_cc' if labelled else 'youtube_id,time_start,time_end,split'
+    lines = [header]
+    for r in (r for r in rows if r.split == split):
+      fields = [r.youtube_id, str(r.start), str(r.start + 10), split] + (['0'] if labelled else [])
+      lines.append(','.join(([f'"{r.label}"'] if labelled else []) + fields))
+      if r.frames:
+        folder = root / 'videos' / (f'{split}/{r.label}' if layout == 'per_class' else '')
+        templates.copy(r.frames, folder / f'{kinetics_name(r)}.mp4')
+        if labelled:
+          expected[kinetics_name(r)] = Expected(classes.index(r.label), r.frames,
+                                                'validation' if split == 'validate' else split)
+    (root / 'kinetics400').mkdir(parents=True, exist_ok=True)
+    (root / 'kinetics400' / f'{split}.csv').write_text('\n'.join(lines) + '\n')
+  return expected
+
+
+# ----------------------------------------------------------------------------- Something-Something v2
+
+SSV2_CLASSES = ('Moving something from left to right', 'Moving something from right to left',
+                'Putting something into something')
+SSV2_ENTRIES = {  # split -> (id, class index, frames); test has no labels.
+    'train': (('78687', 0, 9), ('42326', 1, 5), ('3', 2, 20), ('100', 1, 9)),
+    'validation': (('74225', 0, 5), ('5', 2, 9)),
+    'test': (('1420', None, 5),),
+}
+
+
+def _ssv2_template(class_name: str) -> str:
+  return class_name.replace('something', '[something]')
+
+
+def make_ssv2(root: pathlib.Path, templates: VideoTemplates) -> dict[str, Expected]:
+  """Writes the labels JSONs (labels/) and 20bn-something-something-v2/<id>.webm as extracted."""
+  import json  # pylint: disable=g-import-not-at-top
+  labels = root / 'labels'
+  labels.mkdir(parents=True, exist_ok=True)
+  (labels / 'something-something-v2-labels.json').write_text(
+      json.dumps({name: str(i) for i, name in enumerate(SSV2_CLASSES)}, indent=1))
+  expected = {}
+  for split, entries in SSV2_ENTRIES.items():
+    listing = []
+    for video_id, label, frames in entries:
+      templates.copy(frames, root / '20bn-something-something-v2' / f'{video_id}.webm')
+      if label is None:
+        listing.append({'id': video_id})
+        continue
+      listing.append({'id': video_id, 'label': SSV2_CLASSES[label].replace('something', 'a cup'),
+                      'template': _ssv2_template(SSV2_CLASSES[label]), 'placeholders': ['a cup']})
+      expected[video_id] = Expected(label, frames, split)
+    (labels / f'something-something-v2-{split}.json').write_text(json.dumps(listing))
+  return expected
 
 
 # ----------------------------------------------------------------------------- reading back

@@ -14,6 +14,10 @@ r"""``python -m scfa_jax.bench pipeline [--flags]``: benchmarks, each printing o
             clips (``bench.predict``).
   serve     The web page's answer time for a 10-second clip after warm-up
             (``bench.serve``; --serve_workdir=W).
+  search    FAISS approximate search against exact search: recall@10, build
+            time, memory, query latency per index size (``bench.search``).
+  beam      Local build and embedding against Beam's DirectRunner on this
+            machine (``bench.beam``).
   layers    Each distinct convolution of the ResNet (forward, input and
             weight gradient), JAX against PyTorch, totalled per step
             (``bench.layers``; --steps is the repeats per timing).
@@ -24,6 +28,7 @@ r"""``python -m scfa_jax.bench pipeline [--flags]``: benchmarks, each printing o
   python -m scfa_jax.bench layers --depth=50 --image_size=224 --batch=8
   python -m scfa_jax.bench predict
   python -m scfa_jax.bench serve --serve_workdir=/tmp/scfa_demo
+  python -m scfa_jax.bench search --search_sizes=10000,100000 --search_dim=2048
 """
 
 from __future__ import annotations
@@ -48,20 +53,22 @@ with startup.tensorflow_without_keras():  # seconds of imports that no benchmark
   startup.import_tensorflow()
 
 # pylint: disable=g-import-not-at-top,wrong-import-position  (after the console is set up)
+from scfa_jax.bench import beam
 from scfa_jax.bench import layers
 from scfa_jax.bench import pipeline
 from scfa_jax.bench import predict
 from scfa_jax.bench import profile_step
 from scfa_jax.bench import serve
+from scfa_jax.bench import search
 from scfa_jax.bench import train_step
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
-for _module in (pipeline, train_step, predict, serve):  # their flags in --help
+for _module in (pipeline, train_step, predict, serve, search, beam):  # their flags in --help
   flags.adopt_module_key_flags(_module)
 
 
 def main(argv: Sequence[str]) -> None:
-  commands = ('pipeline', 'build', 'train_step', 'profile', 'layers', 'predict', 'serve')
+  commands = ('pipeline', 'build', 'train_step', 'profile', 'layers', 'predict', 'serve', 'search', 'beam')
   if len(argv) != 2 or argv[1] not in commands:
     raise app.UsageError(f'Usage: python -m scfa_jax.bench {{{"|".join(commands)}}} [--flags]')
   logging.set_verbosity(logging.WARNING)
@@ -71,6 +78,14 @@ def main(argv: Sequence[str]) -> None:
     if not pipeline.flags.FLAGS.data_dir:
       raise app.UsageError('build needs --data_dir.')
     pipeline.build(pipeline.flags.FLAGS.data_dir)
+    return
+  if argv[1] == 'search':  # numpy and FAISS only: no JAX backend
+    results = search.run()
+    print(search.format_table(results), file=sys.stderr)
+    print(json.dumps(results), flush=True)
+    return
+  if argv[1] == 'beam':
+    print(json.dumps(beam.run()), flush=True)
     return
   print(xla_cpu.apply(), file=sys.stderr)  # the kernels `main` trains with; before JAX starts a backend
   if argv[1] == 'profile':

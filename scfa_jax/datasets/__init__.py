@@ -24,7 +24,9 @@ from scfa_jax import errors
 from scfa_jax.datasets import common
 from scfa_jax.datasets.clip_builder import ClipBuilder
 from scfa_jax.datasets.hmdb51.hmdb51 import Hmdb51
+from scfa_jax.datasets.kinetics.kinetics import Kinetics
 from scfa_jax.datasets.penn_action.penn_action import PennAction
+from scfa_jax.datasets.ssv2.ssv2 import Ssv2
 from scfa_jax.datasets.synthetic_detail.synthetic_detail import SyntheticDetail
 from scfa_jax.datasets.synthetic_motion.synthetic_motion import SyntheticMotion
 from scfa_jax.datasets.ucf101.ucf101 import Ucf101Manual
@@ -38,6 +40,8 @@ BUILDERS: dict[str, type[tfds.core.GeneratorBasedBuilder]] = {
     'penn_action': PennAction,
     'ucf101_manual': Ucf101Manual,
     'video_folder': VideoFolder,
+    'kinetics': Kinetics,
+    'ssv2': Ssv2,
 }
 
 
@@ -68,12 +72,14 @@ def frame_storage(data_config: ml_collections.ConfigDict) -> FrameStorage:
                       jpeg_quality=None if builder_cls is None else common.DEFAULT_JPEG_QUALITY)
 
 
-def get_builder(data_config: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
+def get_builder(data_config: ml_collections.ConfigDict, *, beam_pipeline_options: str = '') -> tfds.core.DatasetBuilder:
   """Returns the builder named by ``data_config.name``, prepared on disk.
 
   A dataset that is not yet prepared is built on first use: generated ones
   (synthetic_motion) always, manual ones when ``data_config.manual_dir`` says
-  where the downloaded files are.
+  where the downloaded files are. ``beam_pipeline_options`` (e.g.
+  ``'runner=DirectRunner,direct_num_workers=2'``) builds real-video datasets on
+  Apache Beam instead of in this process (the ``beam`` extra; docs/scale.md).
   """
   kwargs = {}
   if data_config.data_dir:
@@ -88,7 +94,8 @@ def get_builder(data_config: ml_collections.ConfigDict) -> tfds.core.DatasetBuil
   if data_config.name in BUILDERS:
     builder_cls = BUILDERS[data_config.name]
     if issubclass(builder_cls, ClipBuilder):  # Datasets decoded from real clips.
-      kwargs.update(shorter_side=data_config.shorter_side, max_bad_fraction=data_config.max_bad_fraction)
+      kwargs.update(shorter_side=data_config.shorter_side, max_bad_fraction=data_config.max_bad_fraction,
+                    max_missing_fraction=data_config.get('max_missing_fraction'))
     make = functools.partial(builder_cls, **kwargs)
   else:
     make = functools.partial(tfds.builder, data_config.name, **kwargs)
@@ -101,8 +108,10 @@ def get_builder(data_config: ml_collections.ConfigDict) -> tfds.core.DatasetBuil
   if builder.is_prepared():
     return builder
   download_config = None
-  if data_config.manual_dir:
-    download_config = tfds.download.DownloadConfig(manual_dir=os.path.expanduser(data_config.manual_dir))
+  if data_config.manual_dir or beam_pipeline_options:
+    download_config = tfds.download.DownloadConfig(
+        manual_dir=os.path.expanduser(data_config.manual_dir) if data_config.manual_dir else None,
+        beam_options=beam_options(beam_pipeline_options))
   with _prepare_lock(builder):
     builder = make()  # Read afresh: another process may have prepared it while this one waited.
     if not builder.is_prepared():
@@ -112,6 +121,17 @@ def get_builder(data_config: ml_collections.ConfigDict) -> tfds.core.DatasetBuil
       with console.without_library_prints():  # TFDS' own banner says "Downloading" even when nothing is
         builder.download_and_prepare(download_config=download_config)
   return builder
+
+
+def beam_options(flags: str):
+  """``'runner=DirectRunner,direct_num_workers=2'`` -> Beam's PipelineOptions (as ``tfds build`` reads them); '' -> None."""
+  if not flags:
+    return None
+  try:
+    from apache_beam.options import pipeline_options  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    raise errors.MissingDependencyError('Building on Beam needs Apache Beam: pip install "scfa_jax[beam]".') from None
+  return pipeline_options.PipelineOptions(flags=[f'--{option.strip()}' for option in flags.split(',') if option.strip()])
 
 
 @contextlib.contextmanager

@@ -144,3 +144,38 @@ def find_or_extract(dl_manager: tfds.download.DownloadManager, root: pathlib.Pat
   if not found:
     raise errors.MissingFilesError(f'{archive_path}: holds no {folder}/ folder; is it the official {archive}?')
   return found
+
+
+def index_videos(root: pathlib.Path) -> dict[str, pathlib.Path]:
+  """File stem -> path of every video below ``root`` (flat or in per-class/per-split folders).
+
+  Downloads of Kinetics and SSv2 name each clip uniquely, so builders find a
+  clip by its stem wherever the download script put it. When a stem occurs
+  twice, the first path in sorted order wins and the others are logged.
+  """
+  from scfa_jax.datasets import video_io  # pylint: disable=g-import-not-at-top  # (video_io imports OpenCV)
+  index: dict[str, pathlib.Path] = {}
+  duplicates = []
+  for dirpath, dirnames, filenames in os.walk(root):
+    dirnames[:] = sorted(d for d in dirnames if not d.startswith('.') and not d.endswith('.incomplete'))
+    for name in sorted(filenames):
+      if video_io.is_video_file(name):
+        path = pathlib.Path(dirpath) / name
+        stem = path.stem
+        if stem in index:
+          duplicates.append(path)
+        else:
+          index[stem] = path
+  if duplicates:
+    logging.warning('%s: %d videos share a name with an earlier one and are not used, e.g. %s', root,
+                    len(duplicates), ', '.join(map(str, duplicates[:5])))
+  return index
+
+
+def find_shallow(root: pathlib.Path, matches, depth: int = 2) -> list[pathlib.Path]:
+  """Files at most ``depth`` folders below ``root`` whose name satisfies ``matches(name)``, sorted."""
+  found, level = [], [root]
+  for _ in range(depth + 1):
+    found += [p for folder in level for p in folder.iterdir() if p.is_file() and matches(p.name)]
+    level = [p for folder in level for p in folder.iterdir() if p.is_dir() and not p.name.startswith('.')]
+  return sorted(found)

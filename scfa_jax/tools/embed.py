@@ -1,4 +1,4 @@
-r"""One embedding per video of a folder (recursive) or a list, into a CSV file that resumes.
+r"""One embedding per video of a folder (recursive) or a list, into a CSV (or Parquet) file that resumes.
 
   python -m scfa_jax.tools.embed --workdir=/tmp/scfa_demo --videos=my_clips/ --out=my_clips.csv
 
@@ -8,6 +8,9 @@ again (matched by their resolved path, however spelled), so an interrupted run
 continues where it stopped; rows are saved one video at a time. The file
 records the model that wrote it and refuses another model's rows. Read it with
 ``scfa_jax.inference.index.read_embeddings(out)`` (docs/inference.md, "embed").
+An ``--out`` ending in ``.parquet`` (or a folder) writes Parquet instead
+(``inference.parquet_index``: the same model identity, in its metadata; a
+folder gains one part file per run, written whole when the run ends).
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ FLAGS = flags.FLAGS
 def define_flags() -> None:
   flags.DEFINE_string('workdir', None, 'A trained workdir.', required=True)
   flags.DEFINE_list('videos', None, 'Folder(s), video(s), or a .txt file listing them.', required=True)
-  flags.DEFINE_string('out', None, 'The CSV file to write (appended to when it exists).', required=True)
+  flags.DEFINE_string('out', None, 'The CSV file to write (appended to when it exists), or a .parquet file or '
+                      'folder.', required=True)
   flags.DEFINE_integer('step', None, 'Checkpoint step (default: the newest intact one).')
 
 
@@ -39,8 +43,9 @@ def fix_for(out: str, written) -> str:
 def remaining(paths: Sequence[str], out: str) -> list[str]:
   """The videos of ``paths`` not yet in the embedding file ``out`` (by ``paths.key``)."""
   from scfa_jax.inference import index  # pylint: disable=g-import-not-at-top
+  from scfa_jax.inference import parquet_index  # pylint: disable=g-import-not-at-top
   from scfa_jax.inference import paths as paths_lib  # pylint: disable=g-import-not-at-top
-  done = index.finished(out)
+  done = parquet_index.finished(out) if parquet_index.is_parquet(out) else index.finished(out)
   return [p for p in paths if paths_lib.key(p) not in done]
 
 
@@ -48,7 +53,10 @@ def check_out(out: str, wanted) -> None:
   """Refuses, before any work, an ``--out`` that is not an embedding file or is another model's."""
   from scfa_jax.inference import identity  # pylint: disable=g-import-not-at-top
   from scfa_jax.inference import index  # pylint: disable=g-import-not-at-top
-  if os.path.isfile(out) and os.path.getsize(out) > 0:
+  from scfa_jax.inference import parquet_index  # pylint: disable=g-import-not-at-top
+  if parquet_index.is_parquet(out):
+    parquet_index.check_identity(out, wanted.to_json())
+  elif os.path.isfile(out) and os.path.getsize(out) > 0:
     written = index.read_identity(out)
     identity.check(out, written, wanted, fix=fix_for(out, written))
 
@@ -62,6 +70,7 @@ def embed_to_file(predictor, paths: Sequence[str], out: str) -> tuple[int, list]
   from tqdm import tqdm  # pylint: disable=g-import-not-at-top
   from scfa_jax.inference import identity  # pylint: disable=g-import-not-at-top
   from scfa_jax.inference import index  # pylint: disable=g-import-not-at-top
+  from scfa_jax.inference import parquet_index  # pylint: disable=g-import-not-at-top
   from scfa_jax.inference import paths as paths_lib  # pylint: disable=g-import-not-at-top
   wanted = identity.of_predictor(predictor)
   check_out(out, wanted)
@@ -69,7 +78,7 @@ def embed_to_file(predictor, paths: Sequence[str], out: str) -> tuple[int, list]
   if len(todo) < len(paths):
     logging.info('%s already holds %d of these %d videos; embedding the other %d.', out, len(paths) - len(todo),
                  len(paths), len(todo))
-  writer: Optional[index.Writer] = None
+  writer = None  # index.Writer (a row per video) or parquet_index.Writer (a part file per run)
   skipped, count, start = [], 0, time.perf_counter()
   try:
     with tqdm(total=len(todo), unit='video', dynamic_ncols=True) as bar:
@@ -78,10 +87,15 @@ def embed_to_file(predictor, paths: Sequence[str], out: str) -> tuple[int, list]
           skipped.append((o.name, o.error))
         else:
           vector = o.values['features']
-          if writer is None:
+          if writer is None and parquet_index.is_parquet(out):
+            writer = parquet_index.Writer(out, len(vector), identity.of_predictor(predictor, dim=len(vector)).to_json())
+          elif writer is None:
             written = index.read_identity(out) if os.path.isfile(out) and os.path.getsize(out) else None
             writer = index.Writer(out, identity.of_predictor(predictor, dim=len(vector)), fix=fix_for(out, written))
-          writer.write(paths_lib.key(o.name), '', vector)
+          if isinstance(writer, parquet_index.Writer):
+            writer.write([(paths_lib.key(o.name), '', vector)])
+          else:
+            writer.write(paths_lib.key(o.name), '', vector)
           count += 1
         bar.update(1)
         bar.set_postfix_str(f'{count / max(time.perf_counter() - start, 1e-9):.1f} videos/s', refresh=False)
@@ -141,8 +155,9 @@ def main(argv: Sequence[str]) -> None:
 def _check_writable(path: str) -> None:
   """Fails before the model loads when ``--out`` cannot be written."""
   from scfa_jax import errors  # pylint: disable=g-import-not-at-top
+  from scfa_jax.inference import parquet_index  # pylint: disable=g-import-not-at-top
   directory = os.path.dirname(os.path.abspath(path)) or '.'
-  if os.path.isdir(path) or (os.path.exists(path) and not os.access(path, os.W_OK)) or (
+  if (os.path.isdir(path) and not parquet_index.is_parquet(path)) or (os.path.exists(path) and not os.access(path, os.W_OK)) or (
       os.path.isdir(directory) and not os.access(directory, os.W_OK)):
     raise errors.BadFilesError(f'{path}: cannot write the embeddings there; pass a writable --out file.')
 

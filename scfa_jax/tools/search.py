@@ -5,8 +5,11 @@ r"""The videos most similar to a query clip: of the training split, or of any em
 
 Without ``--index`` the memory is the train split that evaluation embedded
 (``<workdir>/heads/knn_memory.npz``); ``--index`` takes a file of
-``python -m scfa_jax.tools.embed``. Similarities are cosine similarities of
-encoder features; the search is exact, over the index in chunks.
+``python -m scfa_jax.tools.embed`` (CSV, or Parquet: a ``.parquet`` file or the
+folder ``embed_beam`` writes). Similarities are cosine similarities of encoder
+features; the search is exact, over the index in chunks, up to
+``inference.ann.EXACT_BELOW`` rows, and approximate (FAISS) above
+(``--search=exact|faiss`` forces one; docs/scale.md).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ def define_flags() -> None:
   flags.DEFINE_string('png', None, 'Also draw the query and its neighbours (as grids) into this PNG.')
   flags.DEFINE_bool('json', False, 'Print one JSON object per query instead of text.')
   flags.DEFINE_integer('step', None, 'Checkpoint step (default: the newest intact one).')
+  flags.DEFINE_enum('search', 'auto', ['auto', 'exact', 'faiss'], 'exact, approximate (FAISS, the ann extra; its '
+                    'index is saved beside --index), or auto: FAISS from inference.ann.EXACT_BELOW rows.')
 
 
 def load_index(predictor, path: Optional[str]):
@@ -38,6 +43,13 @@ def load_index(predictor, path: Optional[str]):
   from scfa_jax.inference import index  # pylint: disable=g-import-not-at-top
   if path:
     from scfa_jax.inference import identity  # pylint: disable=g-import-not-at-top
+    from scfa_jax.inference import parquet_index  # pylint: disable=g-import-not-at-top
+    if parquet_index.is_parquet(path):  # a .parquet file or a folder of them (embed_beam's output)
+      written = parquet_index.identity_of(path)
+      if written is not None:
+        identity.check(path, identity.Identity.from_json(written), identity.of_predictor(predictor), fix=(
+            f'search it with --workdir={written["workdir"]} --step={written["step"]}.'))
+      return parquet_index.load(path)
     found = index.load(path)
     if found.identity is not None:  # a file of the first format records no model: only its dimension is checked
       identity.check(path, found.identity, identity.of_predictor(predictor), fix=(
@@ -51,15 +63,14 @@ def load_index(predictor, path: Optional[str]):
   return index.from_memory(memory.clip_ids, memory.labels, memory.features, predictor.class_names)
 
 
-def search(predictor, queries: Sequence[str], found, *, k: int,
-           skipped: Optional[list] = None) -> list[dict]:
+def search(predictor, queries: Sequence[str], found, *, k: int, skipped: Optional[list] = None,
+           method: str = 'auto', cache_path: Optional[str] = None) -> list[dict]:
   """[{query, neighbours: [{video, label, similarity, row (in the index)}]}] per readable query.
 
   A query that cannot be read is appended to ``skipped`` as (name, error) and
   the others are answered; without ``skipped`` it raises.
   """
-  from scfa_jax.inference import index  # pylint: disable=g-import-not-at-top
-  from scfa_jax.inference import paths  # pylint: disable=g-import-not-at-top
+  from scfa_jax.inference import ann  # pylint: disable=g-import-not-at-top
   answered, vectors = [], []
   for out in predictor.outputs(list(queries)):
     if out.error is None:
@@ -76,7 +87,8 @@ def search(predictor, queries: Sequence[str], found, *, k: int,
     from scfa_jax import errors  # pylint: disable=g-import-not-at-top
     raise errors.BadFilesError(f'The index holds {found.features.shape[1]}-dimensional embeddings, this model gives '
                                f'{features.shape[1]}: embed the index with this --workdir.')
-  ids, sims = index.nearest(found.features, features, k=k)
+  ids, sims = ann.nearest(found.features, features, k=k, method=method, names=found.names,
+                          cache_path=ann.cache_prefix(cache_path))
   return [{'query': q, 'neighbours': [{'video': found.names[i], 'label': found.labels[i], 'similarity': float(s),
                                        'row': int(i)}
                                       for i, s in zip(row_ids, row_sims)]}
@@ -113,7 +125,8 @@ def main(argv: Sequence[str]) -> None:
     predictor = Predictor.from_workdir(FLAGS.workdir, step=FLAGS.step)
     found = load_index(predictor, FLAGS.index)
     skipped = list(listing.skipped)
-    results = search(predictor, listing.videos, found, k=FLAGS.k, skipped=skipped)
+    results = search(predictor, listing.videos, found, k=FLAGS.k, skipped=skipped, method=FLAGS.search,
+                     cache_path=FLAGS.index)
     print_results(results, as_json=FLAGS.json)
     if FLAGS.png and results:
       from scfa_jax.inference import gallery  # pylint: disable=g-import-not-at-top
