@@ -8,6 +8,8 @@ import tensorflow_datasets as tfds
 from scfa_jax.datasets.video_folder import video_folder
 from tests import video_fixtures as vf
 
+pytest.importorskip('apache_beam')  # The beam extra (the test extra installs it).
+
 CLIPS = {'jump': [('a.avi', 5), ('b.mp4', 9), ('c.avi', 20)], 'clap': [(f'c{i}.avi', 9) for i in range(4)]}
 BEAM_OPTIONS = 'runner=DirectRunner,direct_num_workers=2,direct_running_mode=multi_threading'
 
@@ -23,7 +25,7 @@ def _build(manual, data_dir, beam: bool, **kwargs):
   return builder
 
 
-@pytest.mark.slow(seconds=10)
+@pytest.mark.slow(seconds=15)
 def test_beam_build_equals_local_build(tmp_path):
   templates = vf.VideoTemplates(tmp_path / 'templates', (5, 9, 20))
   vf.make_video_folder(tmp_path / 'manual', templates, CLIPS)
