@@ -258,6 +258,16 @@ def test_the_pretext_loss_matches_a_cross_entropy_transcription():
   assert float(aux['pretext_speed_accuracy']) == pytest.approx(np.mean(logits['speed'].argmax(1) == labels['speed']))
 
 
+def _projections_and_shuffle_logits(state, views):
+  """The step's rows recomputed: projections [videos, views, d] and the last views' shuffle logits, float64."""
+  images, _ = steps.stack_views(jnp.asarray(views, jnp.float32) / 255.0, jnp.zeros((NUM_VIDEOS,)), video_major=True)
+  outputs, _ = jax.jit(functools.partial(state.apply_fn, train=True, mutable=['batch_stats']))(
+      {'params': state.params, 'batch_stats': state.batch_stats}, images)
+  z = np.asarray(outputs['projection'], np.float64).reshape(NUM_VIDEOS, NUM_VIEWS, -1)
+  logits = np.asarray(outputs['pretext_logits']['shuffle'], np.float64).reshape(NUM_VIDEOS, NUM_VIEWS, 2)[:, -1]
+  return z, logits
+
+
 def test_the_step_adds_the_pretext_term_of_each_videos_last_view():
   """Views 0..V-2 are contrasted (instance), the last view of every video feeds only the pretext head."""
   config = base_config.get_config()
@@ -271,11 +281,7 @@ def test_the_step_adds_the_pretext_term_of_each_videos_last_view():
                                    learning_rate_fn=schedule, axis_name=None))
   _, metrics = step(state, {'views': views, 'pretext': {'shuffle': shuffled}})
 
-  images, _ = steps.stack_views(jnp.asarray(views, jnp.float32) / 255.0, jnp.zeros((NUM_VIDEOS,)), video_major=True)
-  outputs, _ = jax.jit(functools.partial(state.apply_fn, train=True, mutable=['batch_stats']))(
-      {'params': state.params, 'batch_stats': state.batch_stats}, images)
-  z = np.asarray(outputs['projection'], np.float64).reshape(NUM_VIDEOS, NUM_VIEWS, -1)
-  logits = np.asarray(outputs['pretext_logits']['shuffle'], np.float64).reshape(NUM_VIDEOS, NUM_VIEWS, 2)[:, -1]
+  z, logits = _projections_and_shuffle_logits(state, views)
   contrast = instance_reference(z[:, :-1].reshape(-1, PROJ_DIM), np.repeat(np.arange(NUM_VIDEOS), NUM_VIEWS - 1),
                                 [], config.loss.temperature)
   log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
@@ -319,11 +325,7 @@ def test_reversed_pretext_grids_are_negatives_of_every_view():
                                    learning_rate_fn=schedule, axis_name=None))
   _, metrics = step(state, {'views': views, 'pretext': pretext_labels})
 
-  images, _ = steps.stack_views(jnp.asarray(views, jnp.float32) / 255.0, jnp.zeros((NUM_VIDEOS,)), video_major=True)
-  outputs, _ = jax.jit(functools.partial(state.apply_fn, train=True, mutable=['batch_stats']))(
-      {'params': state.params, 'batch_stats': state.batch_stats}, images)
-  z = np.asarray(outputs['projection'], np.float64).reshape(NUM_VIDEOS, NUM_VIEWS, -1)
-  logits = np.asarray(outputs['pretext_logits']['shuffle'], np.float64).reshape(NUM_VIDEOS, NUM_VIEWS, 2)[:, -1]
+  z, logits = _projections_and_shuffle_logits(state, views)
   contrast = instance_reference(z[:, :-1].reshape(-1, PROJ_DIM), np.repeat(np.arange(NUM_VIDEOS), NUM_VIEWS - 1),
                                 z[:1, -1], config.loss.temperature)  # only video 0's grid was played backwards
   log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
