@@ -102,6 +102,7 @@ def get_config() -> ml_collections.ConfigDict:
   pretext.arrow_of_time = 0.0  # Played forwards or backwards?
   pretext.speed = 0.0  # Which playback speed: frames 1..speed_classes apart?
   pretext.shuffle = 0.0  # Frames in order or shuffled?
+  pretext.reversed_negatives = False  # With arrow_of_time: backwards-played grids are also negatives of their video.
   pretext.speed_classes = 2  # Strides 1..K of the speed task (a video needs (frames per grid - 1) * K + 1 frames).
 
   config.optim = optim = ml_collections.ConfigDict()

@@ -225,6 +225,9 @@ def _combination_problems(config: ml_collections.ConfigDict) -> list[str]:
 def _pretext_problems(config: ml_collections.ConfigDict) -> list[str]:
   """Temporal pretext tasks need frame order to predict and a plain grid view to carry it."""
   tasks = [t for t in ('arrow_of_time', 'speed', 'shuffle') if _positive(_get(config, f'loss.pretext.{t}')[1])]
+  if _get(config, 'loss.pretext.reversed_negatives')[1] is True and 'arrow_of_time' not in tasks:
+    return ['config.loss.pretext.reversed_negatives=True contrasts against the backwards-played grids of the '
+            'arrow-of-time task: set config.loss.pretext.arrow_of_time > 0 (or reversed_negatives=False).']
   if not tasks:
     return []
   named = ', '.join(f'config.loss.pretext.{t}' for t in tasks)

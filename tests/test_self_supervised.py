@@ -17,6 +17,8 @@ import pytest
 import tensorflow as tf
 
 from scfa_jax import config as base_config
+from scfa_jax import config_validation
+from scfa_jax import errors
 from scfa_jax import losses
 from scfa_jax.data import pretext
 from scfa_jax.data import sampling
@@ -256,6 +258,16 @@ def test_the_pretext_loss_matches_a_cross_entropy_transcription():
   assert float(aux['pretext_speed_accuracy']) == pytest.approx(np.mean(logits['speed'].argmax(1) == labels['speed']))
 
 
+def _projections_and_shuffle_logits(state, views):
+  """The step's rows recomputed: projections [videos, views, d] and the last views' shuffle logits, float64."""
+  images, _ = steps.stack_views(jnp.asarray(views, jnp.float32) / 255.0, jnp.zeros((NUM_VIDEOS,)), video_major=True)
+  outputs, _ = jax.jit(functools.partial(state.apply_fn, train=True, mutable=['batch_stats']))(
+      {'params': state.params, 'batch_stats': state.batch_stats}, images)
+  z = np.asarray(outputs['projection'], np.float64).reshape(NUM_VIDEOS, NUM_VIEWS, -1)
+  logits = np.asarray(outputs['pretext_logits']['shuffle'], np.float64).reshape(NUM_VIDEOS, NUM_VIEWS, 2)[:, -1]
+  return z, logits
+
+
 def test_the_step_adds_the_pretext_term_of_each_videos_last_view():
   """Views 0..V-2 are contrasted (instance), the last view of every video feeds only the pretext head."""
   config = base_config.get_config()
@@ -269,14 +281,53 @@ def test_the_step_adds_the_pretext_term_of_each_videos_last_view():
                                    learning_rate_fn=schedule, axis_name=None))
   _, metrics = step(state, {'views': views, 'pretext': {'shuffle': shuffled}})
 
-  images, _ = steps.stack_views(jnp.asarray(views, jnp.float32) / 255.0, jnp.zeros((NUM_VIDEOS,)), video_major=True)
-  outputs, _ = jax.jit(functools.partial(state.apply_fn, train=True, mutable=['batch_stats']))(
-      {'params': state.params, 'batch_stats': state.batch_stats}, images)
-  z = np.asarray(outputs['projection'], np.float64).reshape(NUM_VIDEOS, NUM_VIEWS, -1)
-  logits = np.asarray(outputs['pretext_logits']['shuffle'], np.float64).reshape(NUM_VIDEOS, NUM_VIEWS, 2)[:, -1]
+  z, logits = _projections_and_shuffle_logits(state, views)
   contrast = instance_reference(z[:, :-1].reshape(-1, PROJ_DIM), np.repeat(np.arange(NUM_VIDEOS), NUM_VIEWS - 1),
                                 [], config.loss.temperature)
   log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
   cross_entropy = -log_p[np.arange(NUM_VIDEOS), shuffled].mean()
   np.testing.assert_allclose(float(metrics['loss']), contrast + 0.7 * cross_entropy, rtol=1e-5)
   assert 'pretext_shuffle_accuracy' in metrics
+
+
+@pytest.mark.parametrize('overrides,message', [
+    ({'model.momentum': 1.0}, 'config.model.momentum=1.0 is not allowed: expected in [0.0, 1.0).'),
+    ({'model.momentum': -0.1}, 'config.model.momentum=-0.1 is not allowed: expected in [0.0, 1.0).'),
+    ({'loss.positives': 'instance'}, "config.loss.positives='instance' is not allowed: expected one of 'label', 'video'."),
+    ({'loss.pretext.shuffle': 1.0, 'data.grid_rows': 1, 'data.grid_cols': 1},
+     'config.loss.pretext.shuffle > 0 predicts how frames are ordered, but a 1x1 grid shows one frame'),
+    ({'loss.pretext.speed': 1.0, 'loss.pretext.speed_classes': 1},
+     'config.loss.pretext.speed_classes=1 is not allowed: expected >= 2.'),
+    ({'loss.positives': 'video', 'loss.name': 'cross_entropy'}, "config.loss.positives='video' (instance contrast)"),
+    ({'model.momentum': 0.99, 'loss.name': 'cross_entropy'}, 'config.model.momentum=0.99 gives contrastive keys'),
+])
+def test_bad_self_supervised_settings_are_refused_in_one_line(overrides, message):
+  config = base_config.get_config()
+  config.data.name = 'synthetic_motion'
+  for field, value in overrides.items():
+    section, _, key = field.rpartition('.')
+    functools.reduce(getattr, section.split('.'), config)[key] = value
+  with pytest.raises(errors.ConfigError) as error:
+    config_validation.validate(config, device_count=1)
+  assert str(error.value).startswith(message) and '\n' not in str(error.value)
+
+
+def test_reversed_pretext_grids_are_negatives_of_every_view():
+  """loss.pretext.reversed_negatives: a backwards grid (arrow label 1) joins every anchor's denominator."""
+  config = base_config.get_config()
+  config.loss.update(positives='video', temperature=0.2, base_temperature=0.2)
+  config.loss.pretext.update(shuffle=0.7, reversed_negatives=True)
+  schedule = optax.constant_schedule(1e-3)
+  state = tiny_state(schedule, shuffle_head=True)
+  views = np.random.default_rng(2).integers(0, 256, size=(NUM_VIDEOS, NUM_VIEWS, 16, 16, 3), dtype=np.uint8)
+  pretext_labels = {'shuffle': np.array([0, 0, 1], np.int32), 'arrow_of_time': np.array([1, 0, pretext.NO_LABEL])}
+  step = jax.jit(functools.partial(steps.train_step, loss_config=config.loss, preprocessing_mode='unit',
+                                   learning_rate_fn=schedule, axis_name=None))
+  _, metrics = step(state, {'views': views, 'pretext': pretext_labels})
+
+  z, logits = _projections_and_shuffle_logits(state, views)
+  contrast = instance_reference(z[:, :-1].reshape(-1, PROJ_DIM), np.repeat(np.arange(NUM_VIDEOS), NUM_VIEWS - 1),
+                                z[:1, -1], config.loss.temperature)  # only video 0's grid was played backwards
+  log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+  cross_entropy = -log_p[np.arange(NUM_VIDEOS), pretext_labels['shuffle']].mean()
+  np.testing.assert_allclose(float(metrics['loss']), contrast + 0.7 * cross_entropy, rtol=1e-5)

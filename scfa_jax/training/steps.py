@@ -90,6 +90,21 @@ def split_pretext_view(tree: Any, *, num_views: int, video_major: bool, has_pret
   return jax.tree.map(lambda p: p[0], pairs, is_leaf=is_pair), jax.tree.map(lambda p: p[1], pairs, is_leaf=is_pair)
 
 
+def reversed_negatives(projections: Array, arrow: Array, axis_name: str | None) -> tuple[Array, Array, Array]:
+  """The global batch's backwards-played pretext grids as negatives of every view (temporal hard negatives).
+
+  A video played backwards shows the same objects as its positives, so only
+  the direction of time tells them apart: contrasting against it makes the
+  features encode that direction (``loss.pretext.reversed_negatives``).
+  Returns ``losses.supcon_loss``'s ``memory`` triple (never a positive).
+  """
+  valid = arrow == 1  # a forwards or shuffled pretext grid (0 or NO_LABEL) is left out
+  if axis_name is not None:
+    projections = jax.lax.all_gather(projections, axis_name, tiled=True)
+    valid = jax.lax.all_gather(valid, axis_name, tiled=True)
+  return projections, jnp.full(valid.shape, memory_queue.NEGATIVE, jnp.int32), valid
+
+
 def instance_ids(num_videos: int, axis_name: str | None) -> Array:
   """This device's videos' indices in the global batch: the labels of instance contrast (``loss.positives='video'``).
 
@@ -103,7 +118,8 @@ def instance_ids(num_videos: int, axis_name: str | None) -> Array:
 
 def compute_loss(outputs: dict[str, Array], labels: Array, loss_config: ml_collections.ConfigDict,
                  axis_name: str | None, queue: memory_queue.Queue | None = None,
-                 keys: dict[str, Array] | None = None) -> tuple[Array, dict[str, Array]]:
+                 keys: dict[str, Array] | None = None,
+                 negatives: tuple[Array, Array, Array] | None = None) -> tuple[Array, dict[str, Array]]:
   """The configured loss (this device's share of the global mean) and its extra metrics.
 
   Fused samples with per-pathway heads add each weighted pathway's own SupCon term
@@ -111,12 +127,16 @@ def compute_loss(outputs: dict[str, Array], labels: Array, loss_config: ml_colle
   ``loss.local_aux_weight`` for the local views) over the same two samplings
   (without the memory queue, which holds fused projections).
   ``keys``: the momentum encoder's outputs of the same images; their projections
-  are then the contrasts (``losses.supcon_loss``'s ``keys``).
+  are then the contrasts (``losses.supcon_loss``'s ``keys``). ``negatives``:
+  extra (projections, labels, valid) contrasts after the queue's (``reversed_negatives``).
   """
+  memory = memory_queue.contrasts(queue)
+  if negatives is not None:
+    memory = negatives if memory is None else tuple(jnp.concatenate([a, b]) for a, b in zip(memory, negatives))
   if loss_config.name == 'supcon':
     supcon = functools.partial(losses.supcon_loss, labels=labels, temperature=loss_config.temperature,
                                base_temperature=loss_config.base_temperature, axis_name=axis_name)
-    loss, aux = supcon(outputs['projection'], memory=memory_queue.contrasts(queue),
+    loss, aux = supcon(outputs['projection'], memory=memory,
                        keys=None if keys is None else keys['projection'])
     if 'pathway_projections' in outputs:  # fused samples: each pathway's own term, over the same samplings
       weights = scfa.head_aux_weights(loss_config, outputs['pathway_projections'].shape[1])
@@ -174,7 +194,10 @@ def train_step(state: TrainState, batch: dict[str, Array], *, loss_config: ml_co
     outputs, updates = state.apply_fn({'params': params, 'batch_stats': state.batch_stats}, images,
                                       train=True, mutable=['batch_stats'])
     outputs, pretext_outputs = split(outputs)
-    loss, aux = compute_loss(outputs, labels, loss_config, axis_name, state.queue, keys)
+    negatives = None
+    if pretext_labels is not None and loss_config.pretext.get('reversed_negatives', False):
+      negatives = reversed_negatives(pretext_outputs['projection'], pretext_labels['arrow_of_time'], axis_name)
+    loss, aux = compute_loss(outputs, labels, loss_config, axis_name, state.queue, keys, negatives)
     if pretext_labels is not None:
       pretext_term, pretext_aux = losses.pretext_loss(pretext_outputs['pretext_logits'], pretext_labels,
                                                       dict(loss_config.pretext), axis_name=axis_name)
