@@ -111,9 +111,8 @@ def main():
       'views': rng.integers(0, 256, size=(global_batch, 2, 32, 32, 3), dtype=np.uint8),
       'label': rng.integers(0, 3, size=(global_batch,)).astype(np.int32),
   }
-  ssl = dtype == 'bfloat16'  # bf16: self-supervised (instance contrast, key encoder); float32: SupCon + queue
-  p = run_path('pmap', dtype, batch, queue=not ssl, instance=ssl, key_encoder=ssl)
-  j = run_path('jit', dtype, batch, queue=not ssl, instance=ssl, key_encoder=ssl)
+  p = run_path('pmap', dtype, batch, queue=dtype == 'float32')
+  j = run_path('jit', dtype, batch, queue=dtype == 'float32')
   print(json.dumps({**(fused_parity(dtype, rng, batch['label']) if dtype == 'float32' else {}),
       'num_devices': jax.device_count(),
       'dtype': dtype,

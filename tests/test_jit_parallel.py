@@ -67,7 +67,6 @@ def test_each_device_encodes_only_its_share_of_the_batch():
 
 @pytest.mark.slow(seconds=17)
 def test_bfloat16_on_both_paths():
-  """bf16 compute, self-supervised: instance contrast with a momentum key encoder."""
   r = _run('bfloat16')
   assert r['param_dtypes'] == ['float32'], r  # bf16 compute, float32 parameters
   assert r['loss_dtypes'] == ['float32', 'float32'], r
