@@ -7,12 +7,10 @@ import sys
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 import pytest
 
-from scfa_jax.training import checkpointing
 from scfa_jax.training import memory_queue
-from scfa_jax.training import train
+from tests import resume_runs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -46,20 +44,7 @@ def test_queue_is_the_same_on_eight_devices_as_on_one():
 @pytest.mark.slow(seconds=11)
 def test_resume_with_a_queue_continues_exactly(tiny_config, tmp_path):
   tiny_config.loss.queue_size = 24
-  tiny_config.eval.after_training = False
-  straight = str(tmp_path / 'straight')
-  train.train_and_evaluate(tiny_config, straight)
-  resumed = str(tmp_path / 'resumed')
-  tiny_config.train.max_steps = 4
-  train.train_and_evaluate(tiny_config, resumed)
-  tiny_config.train.max_steps = -1
-  train.train_and_evaluate(tiny_config, resumed)
-
-  def final(workdir):
-    manager = checkpointing.create_manager(workdir, tiny_config.ckpt)
-    return manager.restore(6, args=ocp.args.StandardRestore())
-
-  a, b = final(straight), final(resumed)
+  a, b = resume_runs.straight_and_resumed(tiny_config, tmp_path)
   assert np.asarray(a['queue']['valid']).all()  # 6 steps x 16 views filled all 24 entries
   for x, y in zip(jax.tree.leaves((a['params'], a['queue'])), jax.tree.leaves((b['params'], b['queue']))):
     np.testing.assert_allclose(x, y, atol=1e-6)

@@ -12,7 +12,6 @@ import jax.numpy as jnp
 import flax.linen as nn
 import numpy as np
 import optax
-import orbax.checkpoint as ocp
 import pytest
 import tensorflow as tf
 
@@ -26,9 +25,8 @@ from scfa_jax.data import views
 from scfa_jax.inference import workdir as inference_workdir
 from scfa_jax.training import memory_queue
 from scfa_jax.training import momentum
-from scfa_jax.training import checkpointing
 from scfa_jax.training import steps
-from scfa_jax.training import train
+from tests import resume_runs
 
 NUM_VIDEOS, NUM_VIEWS, PROJ_DIM, QUEUE = 3, 3, 8, 5
 
@@ -170,27 +168,14 @@ def test_a_self_supervised_run_resumes_exactly_and_evaluation_uses_the_online_en
   tiny_config.loss.update(positives='video', queue_size=24)
   tiny_config.loss.pretext.update(arrow_of_time=0.5, speed=0.5, shuffle=1.0)
   tiny_config.model.momentum = 0.9
-  tiny_config.eval.after_training = False
-  straight = str(tmp_path / 'straight')
-  train.train_and_evaluate(tiny_config, straight)
-  resumed = str(tmp_path / 'resumed')
-  tiny_config.train.max_steps = 4
-  train.train_and_evaluate(tiny_config, resumed)
-  tiny_config.train.max_steps = -1
-  train.train_and_evaluate(tiny_config, resumed)
-
-  def final(workdir):
-    manager = checkpointing.create_manager(workdir, tiny_config.ckpt)
-    return manager.restore(6, args=ocp.args.StandardRestore())
-
-  a, b = final(straight), final(resumed)
+  a, b = resume_runs.straight_and_resumed(tiny_config, tmp_path)
   assert set(a['params']) >= {'pretext_arrow_of_time', 'pretext_speed', 'pretext_shuffle'}
   for part in ('params', 'momentum_params', 'queue', 'opt_state'):
     for x, y in zip(jax.tree.leaves(a[part]), jax.tree.leaves(b[part])):
       np.testing.assert_allclose(x, y, atol=1e-6)
   # The key encoder trails the online one; evaluation and inference restore the online (query) encoder.
   assert max(np.abs(x - y).max() for x, y in zip(jax.tree.leaves(a['params']), jax.tree.leaves(a['momentum_params']))) > 1e-4
-  restored = inference_workdir.restore_encoder(resumed, tiny_config)
+  restored = inference_workdir.restore_encoder(str(tmp_path / 'resumed'), tiny_config)
   for x, y in zip(jax.tree.leaves(restored.variables['params']), jax.tree.leaves(b['params'])):
     np.testing.assert_array_equal(x, y)
 
