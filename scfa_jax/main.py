@@ -64,7 +64,8 @@ def main(argv: list[str]) -> None:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   # Before TensorFlow is imported: its C++ log level is read once, at import.
   console.configure(verbose=console.is_verbose(FLAGS.verbosity), filter_native_stderr=True)
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from scfa_jax import startup as quick_start  # pylint: disable=g-import-not-at-top
+  tf = quick_start.import_tensorflow()  # without its eager import of all of Keras (seconds; nothing here needs it)
   tf.config.set_visible_devices([], 'GPU')  # tf.data only; keep the GPUs for JAX.
   from scfa_jax import xla_cpu  # pylint: disable=g-import-not-at-top
   cpu_kernels = xla_cpu.apply()  # before JAX starts a backend: XLA reads its flags once

@@ -158,8 +158,11 @@ def test_source_videos_get_evaluations_grids_and_classes(evaluated_workdir, pred
   assert np.abs(unstored.astype(int) - expected).max() > 0  # without the round trip the JPEG noise is missing
   evaluation = [p.classes[0] for p in as_stored.classify(stored, top_k=1, head='probe')]
   assert [p.classes[0] for p in predictor.classify(paths, top_k=1, head='probe')] == evaluation
+  traced = predictor.tiler.make.experimental_get_tracing_count()
   assert [p.classes[0] for p in predictor.classify(raws, top_k=1, head='probe')] == evaluation  # raw arrays too
   np.testing.assert_allclose(predictor.embed(paths), as_stored.embed(stored), atol=1e-5)
+  # One tiler per predictor, traced by its first call and reused (re-tracing costs 1-7 s a call).
+  assert predictor.tiler.make.experimental_get_tracing_count() == traced >= 1
 
 
 @pytest.mark.parametrize('name', ['ucf101_manual', 'synthetic_motion'])

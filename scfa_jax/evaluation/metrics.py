@@ -7,7 +7,6 @@ the linear probe, kNN and the classifiers are scored identically.
 from __future__ import annotations
 
 import numpy as np
-from sklearn import metrics as sk_metrics
 
 
 def top1(labels: np.ndarray, predictions: np.ndarray) -> float:
@@ -17,6 +16,7 @@ def top1(labels: np.ndarray, predictions: np.ndarray) -> float:
 
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
   """Counts [C, C]: row = true class, column = predicted class (classes absent from the split give zero rows)."""
+  from sklearn import metrics as sk_metrics  # pylint: disable=g-import-not-at-top  # seconds at import
   return sk_metrics.confusion_matrix(labels, predictions, labels=np.arange(num_classes))
 
 

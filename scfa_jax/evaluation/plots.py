@@ -13,8 +13,6 @@ from typing import Mapping, Sequence
 import numpy as np
 import matplotlib
 from matplotlib.figure import Figure
-from sklearn import manifold
-from sklearn import metrics as sk_metrics
 from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.util import tensor_util
 
@@ -30,6 +28,7 @@ def plot_confusion_matrices(matrices: Mapping[str, np.ndarray], class_names: Seq
   for ax, (name, counts) in zip(axes, matrices.items()):
     totals = counts.sum(axis=1, keepdims=True)
     normalised = np.divide(counts, totals, out=np.zeros(counts.shape, float), where=totals > 0)
+    from sklearn import metrics as sk_metrics  # pylint: disable=g-import-not-at-top  # seconds: only when plotting
     display = sk_metrics.ConfusionMatrixDisplay(normalised, display_labels=list(class_names))
     # Values are unreadable beyond ~15 classes; the colour then carries them.
     display.plot(ax=ax, include_values=num_classes <= 15, values_format='.2f', colorbar=False,
@@ -86,6 +85,7 @@ def tsne_2d(features: np.ndarray, *, seed: int = 0) -> np.ndarray:
   """
   features = tsne_input(features)
   perplexity = float(np.clip((len(features) - 1) / 3.0, 1.0, 30.0))
+  from sklearn import manifold  # pylint: disable=g-import-not-at-top  # seconds: only when plotting
   tsne = manifold.TSNE(n_components=2, perplexity=perplexity, init='pca', random_state=seed)
   coordinates = tsne.fit_transform(features)
   if not np.isfinite(coordinates).all():

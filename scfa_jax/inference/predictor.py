@@ -108,6 +108,14 @@ class Predictor:
     self.heads_step = heads_step
     self._finetuned: Optional[workdir_lib.Model] = None
     self._compiled: dict[str, tuple[Any, Any]] = {}
+    self._tiler: Optional[views_lib.Tiler] = None
+
+  @property
+  def tiler(self) -> views_lib.Tiler:
+    """This predictor's frames -> grids (traced on first use, then reused by every call)."""
+    if self._tiler is None:
+      self._tiler = views_lib.Tiler.build(self.config.data, self.views)
+    return self._tiler
 
   @classmethod
   def from_workdir(cls, workdir: str, step: Optional[int] = None, **kwargs: Any) -> 'Predictor':
@@ -162,7 +170,8 @@ class Predictor:
   def outputs(self, videos: Sequence[video_lib.Video], which: str = 'encoder') -> Iterator[Outputs]:
     """Each video's view-averaged outputs in order; unreadable videos yield their error and the rest go on."""
     per_video = self.views.per_video
-    stream = views_lib.items(videos, self.config, self.views, threads=self.threads, jpeg_quality=self.jpeg_quality)
+    stream = views_lib.items(videos, self.config, self.views, threads=self.threads, jpeg_quality=self.jpeg_quality,
+                             tiler=self.tiler)
     for batch in views_lib.batches(stream, max(1, self.batch_size // per_video), max_wait_s=self.max_wait_s):
       if batch[0].error is not None:
         yield Outputs(batch[0].index, batch[0].name, error=batch[0].error)

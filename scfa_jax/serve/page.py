@@ -137,7 +137,6 @@ class Page:
     self.index = (index_lib.from_memory(memory.clip_ids, memory.labels, memory.features, predictor.class_names)
                   if memory is not None else None)
     self.train_grids = TrainGrids(predictor.config, memory.clip_ids) if memory is not None else None
-    self._make_grids = views_lib.grid_fn(predictor.config.data, predictor.views)
     self.lock = threading.Lock()  # one answer at a time: the model and its compiled steps are shared
     self.out_dir = tempfile.mkdtemp(prefix='scfa_serve_')
 
@@ -232,9 +231,9 @@ class Page:
 
   def _grids(self, frames: np.ndarray) -> np.ndarray:
     """Evaluation's views of one video's frames, [V, H, W, 3] (fused: [V, P, H, W, 3]), as ``inference.views``
-    makes them, through one traced function kept for the page's life (a new one per call re-traces: 1-7 s)."""
+    makes them, through the predictor's tiler (traced once for the page's life; a new one per call: 1-7 s)."""
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    return self._make_grids(tf.constant(video_lib.store(frames, self.predictor.jpeg_quality))).numpy()
+    return self.predictor.tiler.make(tf.constant(video_lib.store(frames, self.predictor.jpeg_quality))).numpy()
 
   def _outputs(self, grids: Sequence[np.ndarray], which: str) -> list[dict[str, np.ndarray]]:
     """Each video's view-averaged model outputs, batched and padded as ``Predictor.outputs`` does."""
