@@ -103,6 +103,9 @@ def get_config() -> ml_collections.ConfigDict:
   pretext.speed = 0.0  # Which playback speed: frames 1..speed_classes apart?
   pretext.shuffle = 0.0  # Frames in order or shuffled?
   pretext.reversed_negatives = False  # With arrow_of_time: backwards-played grids are also negatives of their video.
+  # Share of pretext grids played backwards (arrow_of_time). 1.0 with reversed_negatives: every video gets its
+  # backwards grid as a hard negative (the arrow task then has one class: its head learns nothing).
+  pretext.backwards_share = 0.5
   pretext.speed_classes = 2  # Strides 1..K of the speed task (a video needs (frames per grid - 1) * K + 1 frames).
 
   config.optim = optim = ml_collections.ConfigDict()

@@ -124,6 +124,7 @@ RULES: tuple[Rule, ...] = (
     at_least('loss.pretext.speed', 0),
     at_least('loss.pretext.shuffle', 0),
     at_least('loss.pretext.speed_classes', 2),
+    between('loss.pretext.backwards_share', 0, 1),
     positive('loss.temperature'),
     positive('loss.base_temperature'),
     positive('optim.learning_rate'),
@@ -228,6 +229,10 @@ def _pretext_problems(config: ml_collections.ConfigDict) -> list[str]:
   if _get(config, 'loss.pretext.reversed_negatives')[1] is True and 'arrow_of_time' not in tasks:
     return ['config.loss.pretext.reversed_negatives=True contrasts against the backwards-played grids of the '
             'arrow-of-time task: set config.loss.pretext.arrow_of_time > 0 (or reversed_negatives=False).']
+  if (_get(config, 'loss.pretext.reversed_negatives')[1] is True
+      and _get(config, 'loss.pretext.backwards_share')[1] == 0):
+    return ['config.loss.pretext.reversed_negatives=True contrasts against backwards-played grids, but '
+            'config.loss.pretext.backwards_share=0 plays none backwards: raise it (1.0 = every video).']
   if not tasks:
     return []
   named = ', '.join(f'config.loss.pretext.{t}' for t in tasks)

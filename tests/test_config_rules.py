@@ -88,6 +88,7 @@ BAD_AND_BOUNDARY = {
     'loss.pretext.speed': ([-0.1], [0.0]),
     'loss.pretext.shuffle': ([-0.1], [0.0]),
     'loss.pretext.speed_classes': ([1, 0], [2]),
+    'loss.pretext.backwards_share': ([-0.1, 1.01], [0.0, 1.0]),
 }
 
 
@@ -183,6 +184,10 @@ FUSED = {'data.fuse_local_views': True, 'data.num_local_views': 1}
     ({**FUSED, 'loss.pretext.shuffle': 0.5},
      'config.loss.pretext.shuffle > 0 adds a plain grid view per video, which fused samples '
      '(config.data.fuse_local_views=True) cannot carry: set one of them off.'),
+    ({'loss.pretext.arrow_of_time': 0.5, 'loss.pretext.reversed_negatives': True,
+      'loss.pretext.backwards_share': 0.0},
+     'config.loss.pretext.reversed_negatives=True contrasts against backwards-played grids, but '
+     'config.loss.pretext.backwards_share=0 plays none backwards: raise it (1.0 = every video).'),
     ({**FUSED, 'model.separate_pathways': True, 'model.init_from': '/weights/keras_resnet50'},
      'config.model.separate_pathways=True gives every pathway a ResNet of its own; ported weights '
      '(config.model.init_from) fit one shared ResNet: set one of them off.'),

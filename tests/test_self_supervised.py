@@ -226,6 +226,17 @@ def test_a_shuffled_view_is_a_permutation_and_carries_no_arrow_of_time():
   assert labels_seen == {(0, 0), (0, 1), (1, pretext.NO_LABEL)}
 
 
+@pytest.mark.parametrize('share', [0.0, 0.25, 1.0])
+def test_backwards_share_is_the_share_of_views_played_backwards(share):
+  spec = pretext.Spec(arrow_of_time=True, backwards_share=share)
+  arrows = []
+  for s in range(200):
+    indices, labels = pretext.sample(60, 16, spec, tf.constant([s, 5], tf.int64))
+    arrows.append(int(labels['arrow_of_time']))
+    assert arrows[-1] == int(np.all(np.diff(indices.numpy()) < 0))  # the label says how it was played
+  assert abs(np.mean(arrows) - share) < 0.08
+
+
 def test_the_pretext_loss_matches_a_cross_entropy_transcription():
   rng = np.random.default_rng(3)
   logits = {'arrow_of_time': rng.normal(size=(5, 2)), 'speed': rng.normal(size=(5, 3))}

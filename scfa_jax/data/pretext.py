@@ -6,7 +6,8 @@ Wang et al. 2020: playback speed). On a grid each task is only a different
 list of frame indices, so the transformed view costs one more grid image per
 video and nothing else:
 
-* arrow of time: the sampled indices in reverse (label 1) or not (label 0);
+* arrow of time: the sampled indices in reverse (label 1, with probability
+  ``backwards_share``) or not (label 0);
 * playback speed: ``num_samples`` frames ``k`` apart from a random start, label
   ``k - 1`` for strides ``1..speed_classes`` (a class is drawn among the strides
   the video is long enough for, so the stride in the label is the stride used);
@@ -39,6 +40,7 @@ class Spec:
   arrow_of_time: bool = False
   speed_classes: int = 0  # 0 = no speed task; else strides 1..speed_classes
   shuffle: bool = False
+  backwards_share: float = 0.5  # the probability that a pretext view is played backwards (arrow of time)
 
   @classmethod
   def from_config(cls, loss_config: ml_collections.ConfigDict) -> Optional['Spec']:
@@ -47,7 +49,8 @@ class Spec:
     if pretext is None:
       return None
     spec = cls(arrow_of_time=pretext.arrow_of_time > 0, shuffle=pretext.shuffle > 0,
-               speed_classes=pretext.speed_classes if pretext.speed > 0 else 0)
+               speed_classes=pretext.speed_classes if pretext.speed > 0 else 0,
+               backwards_share=float(pretext.get('backwards_share', 0.5)))
     return spec if spec.tasks() else None
 
   def tasks(self) -> tuple[str, ...]:
@@ -95,7 +98,7 @@ def sample(num_frames: tf.Tensor, num_samples: int, spec: Spec, seed: tf.Tensor,
   else:
     indices = sampling.sample_indices(num_frames, num_samples, method, seeds[1])
   if spec.arrow_of_time:
-    backwards = tf.random.stateless_uniform([], seed=seeds[2]) < 0.5
+    backwards = tf.random.stateless_uniform([], seed=seeds[2]) < spec.backwards_share
     indices = tf.where(backwards, reverse(indices), indices)
     labels['arrow_of_time'] = tf.cast(backwards, tf.int32)
   if spec.shuffle:
