@@ -10,18 +10,23 @@ in its key-value metadata (``scfa_jax.model``: workdir, step, config
 fingerprint, dimension, views), so an index never mixes models: appending to a
 file or folder of another model is refused.
 
-Resuming: a folder gains one part file per run (the Beam pipeline's shards, or
-``Writer``'s ``part-<time>.parquet``) and each part is written to a temporary
-name and renamed when complete, so an interrupted run leaves no partial file
-and the next run skips the videos of the complete ones. A single ``.parquet``
-file is rewritten whole when a run closes.
+Resuming: every part file is written to a temporary name and renamed when
+complete, so no reader ever sees a partial file. ``Writer`` commits what it has
+embedded as a small part every ``COMMIT_EVERY_S`` seconds (into the folder, or
+for a single ``.parquet`` file into the hidden folder beside it,
+``.<name>.parts``), so a killed run loses at most those seconds; closing merges
+the run's parts into one file (a single file is rewritten whole with them).
+Readers see the committed parts too, and keep the first row of a video that a
+crash in the middle of a merge left twice.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
+import uuid
 from typing import Any, Iterable, Optional
 
 import numpy as np
@@ -32,6 +37,7 @@ from scfa_jax.inference import index as csv_index
 
 IDENTITY_KEY = b'scfa_jax.model'
 SUFFIX = '.parquet'
+COMMIT_EVERY_S = 10.0  # a killed run loses at most this much embedding work
 
 
 def is_parquet(path: str) -> bool:
@@ -54,10 +60,22 @@ def schema(dim: int, identity: dict[str, Any], *, top_k: bool):
 
 
 def files(path: str) -> list[str]:
-  """The complete Parquet files of ``path`` (a file, or a folder's ``*.parquet``), sorted."""
+  """The complete Parquet files of ``path``: a folder's ``*.parquet``, or a file and its committed parts."""
   if _isdir(path):
-    return sorted(os.path.join(path, p) for p in _listdir(path) if p.endswith(SUFFIX) and not p.startswith('.'))
-  return [path] if _exists(path) else []
+    return _parts(path)
+  return ([path] if _exists(path) else []) + _parts(sidecar(path))
+
+
+def sidecar(path: str) -> str:
+  """Where a run appending to the single file ``path`` commits its parts until it closes."""
+  head, name = os.path.split(path.rstrip('/'))
+  return os.path.join(head, f'.{name}.parts')
+
+
+def _parts(folder: str) -> list[str]:
+  if not _isdir(folder):
+    return []
+  return sorted(os.path.join(folder, p) for p in _listdir(folder) if p.endswith(SUFFIX) and not p.startswith('.'))
 
 
 def identity_of(path: str) -> Optional[dict[str, Any]]:
@@ -79,16 +97,26 @@ def check_identity(path: str, identity: dict[str, Any]) -> None:
 
 
 def read_table(path: str, columns: Optional[list[str]] = None):
-  """All rows of ``path``'s files as one arrow table (a file cut off by a crash fails with its name)."""
+  """All rows of ``path``'s files as one arrow table, a video once (a file cut off by a crash fails with its name)."""
+  return _read_files(files(path), columns)
+
+
+def _read_files(names: list[str], columns: Optional[list[str]] = None):
   import pyarrow as pa  # pylint: disable=g-import-not-at-top
   import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
   tables = []
-  for name in files(path):
+  for name in names:
     try:
       tables.append(pq.read_table(_open(name), columns=columns))
     except (pa.ArrowInvalid, OSError) as e:
       raise errors.BadFilesError(f'{name}: not a readable Parquet file ({e}); delete it and embed again.') from None
-  return pa.concat_tables(tables, promote_options='permissive') if tables else None
+  if not tables:
+    return None
+  table = pa.concat_tables(tables, promote_options='permissive')
+  if columns is not None and 'video' not in columns:
+    return table
+  _, first = np.unique(np.asarray(table.column('video').to_pylist(), dtype=object), return_index=True)
+  return table if len(first) == table.num_rows else table.take(np.sort(first))  # a merge cut off left duplicates
 
 
 def finished(path: str) -> set[str]:
@@ -111,37 +139,71 @@ def load(path: str) -> csv_index.Index:
 
 
 class Writer:
-  """Writes embeddings to ``path`` with the model's identity: a single file, or a new part of a folder.
+  """Writes embeddings to ``path`` with the model's identity: a single file, or new parts of a folder.
 
-  The same ``write(rows)`` / ``close()`` as ``inference.index.Writer``.
+  The same ``write(rows)`` / ``close()`` as ``inference.index.Writer``. Rows
+  are committed as a part file at least every ``commit_every_s`` seconds (see
+  the module docstring), so a kill loses at most that much work; :meth:`close`
+  merges the run's parts.
   """
 
-  def __init__(self, path: str, dim: int, identity: dict[str, Any]):
-    import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+  def __init__(self, path: str, dim: int, identity: dict[str, Any], *, commit_every_s: float = COMMIT_EVERY_S):
     check_identity(path, identity)
+    self._path = path
     self._single = path.rstrip('/').endswith(SUFFIX) and not _isdir(path)
-    self._final = path if self._single else os.path.join(path, f'part-{time.strftime("%Y%m%d-%H%M%S")}-{os.getpid()}{SUFFIX}')
-    self._tmp = os.path.join(os.path.dirname(self._final) or '.', '.' + os.path.basename(self._final) + '.incomplete')
+    self._folder = sidecar(path) if self._single else path
+    self._prefix = f'part-{time.strftime("%Y%m%d-%H%M%S")}-{uuid.uuid4().hex[:8]}'
     self._schema = schema(dim, identity, top_k=False)
+    self._commit_every_s = commit_every_s
+    self._rows: list[tuple[str, str, np.ndarray]] = []
+    self._committed: list[str] = []  # this run's parts
+    self._last_commit = time.monotonic()
     try:
-      os.makedirs(os.path.dirname(os.path.abspath(self._final)), exist_ok=True)
-      self._writer = pq.ParquetWriter(self._tmp, self._schema)
+      os.makedirs(self._folder, exist_ok=True)
     except OSError as e:
       raise errors.BadFilesError(f'{path}: cannot write the embeddings there ({e}); pass a writable --out.') from None
-    if self._single and os.path.exists(path):  # A single file grows by being rewritten with its old rows first.
-      old = read_table(path)
-      self._writer.write_table(old.select(self._schema.names).cast(self._schema))
 
   def write(self, rows: Iterable[tuple[str, str, np.ndarray]]) -> None:
+    self._rows.extend(rows)
+    if time.monotonic() - self._last_commit >= self._commit_every_s:
+      self.commit()
+
+  def commit(self) -> None:
+    """Writes the rows since the last commit as a complete part file (nothing when there are none)."""
     import pyarrow as pa  # pylint: disable=g-import-not-at-top
-    rows = list(rows)
-    self._writer.write_table(pa.table({
-        'video': [r[0] for r in rows], 'label': [r[1] for r in rows],
-        'embedding': [np.asarray(r[2], np.float32) for r in rows]}, schema=self._schema))
+    self._last_commit = time.monotonic()
+    if not self._rows:
+      return
+    table = pa.table({'video': [r[0] for r in self._rows], 'label': [r[1] for r in self._rows],
+                      'embedding': [np.asarray(r[2], np.float32) for r in self._rows]}, schema=self._schema)
+    part = os.path.join(self._folder, f'{self._prefix}-{len(self._committed):05d}{SUFFIX}')
+    self._write_whole(table, part)
+    self._committed.append(part)
+    self._rows = []
 
   def close(self) -> None:
-    self._writer.close()
-    os.replace(self._tmp, self._final)
+    """Commits the rest, then merges: the single file with every committed part, or this run's parts into one."""
+    self.commit()
+    if self._single:
+      if _parts(self._folder):  # this run's, or a killed run's
+        self._write_whole(read_table(self._path).select(self._schema.names).cast(self._schema), self._path)
+      shutil.rmtree(self._folder, ignore_errors=True)  # after the file holds its rows: a kill in between duplicates
+    elif len(self._committed) > 1:
+      merged = _read_files(self._committed)
+      self._write_whole(merged.cast(self._schema), os.path.join(self._folder, f'{self._prefix}{SUFFIX}'))
+      for part in self._committed:
+        os.remove(part)
+
+  def _write_whole(self, table, final: str) -> None:
+    """``table`` into ``final`` through a hidden temporary name, renamed once complete."""
+    import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+    tmp = os.path.join(os.path.dirname(final) or '.', '.' + os.path.basename(final) + '.incomplete')
+    try:
+      pq.write_table(table, tmp)
+      os.replace(tmp, final)
+    except OSError as e:
+      raise errors.BadFilesError(f'{self._path}: cannot write the embeddings there ({e}); pass a writable '
+                                 '--out.') from None
 
 
 def writer_for(path: str, dim: int, predictor: Any):

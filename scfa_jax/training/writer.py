@@ -8,12 +8,21 @@ start-up summary instead.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import jax
-from clu import metric_writers
+
+if TYPE_CHECKING:
+  from clu import metric_writers
 
 
 def create_writer(logdir: str) -> metric_writers.MetricWriter:
-  """Asynchronous TensorBoard writer into ``logdir`` on process 0; a writer that drops everything elsewhere."""
+  """Asynchronous TensorBoard writer into ``logdir`` on process 0; a writer that drops everything elsewhere.
+
+  CLU's writers import TensorBoard's plugins (seconds), so a run refused by a
+  check before its first step does not pay for them.
+  """
+  from clu import metric_writers  # pylint: disable=g-import-not-at-top,redefined-outer-name
   if jax.process_index() != 0:
     return metric_writers.MultiWriter([])
   return metric_writers.AsyncMultiWriter([metric_writers.SummaryWriter(logdir)])
