@@ -6,14 +6,15 @@ r"""HMDB51 split 1 without labels: self-supervised SCFA with the paper's backbon
 configs/hmdb.py (ResNet-50, 16 frames at 56 px in a 4x4 grid, batch 64, 100
 epochs, Adam + cosine), trained from scratch (ImageNet weights would bring
 ImageNet's labels back in) with the label-free objective of
-configs/demo_ssl.py plus MoCo's key encoder: instance contrast at t = 0.1, the three temporal pretext
-tasks on one extra grid per video (speed strides 1-2: 31 frames per clip at
-least, which HMDB clips have), a momentum key encoder (0.99 -> 1, cosine) and a
-queue of 4,096 keys (64 steps of 64 videos x 2 views). Labels are read only by
+configs/demo_ssl.py plus MoCo's key encoder: instance contrast at t = 0.1,
+colour jitter and random crops drawn per view, every video's backwards-played
+grid as a hard negative (one extra grid per video), a momentum key encoder
+(0.99 -> 1, cosine) and a queue of 4,096 keys (64 steps of 64 videos x 2
+views). Labels are read only by
 the evaluation: linear probe, kNN and the fine-tune of configs/hmdb.py.
 
 Not measured. Compute estimate: per video and step, 3 grids through the
-trained ResNet-50 (2 views + the pretext grid: 3 training passes) and 3
+trained ResNet-50 (2 views + the backwards grid: 3 training passes) and 3
 forward-only passes of the key encoder (about 1 training pass), so ~4 passes
 against the supervised recipe's 2: about 3,570 x 100 x 4 = 1.4 M ResNet-50
 training passes at 224x224, twice configs/hmdb.py's pre-training, roughly
