@@ -19,13 +19,13 @@ def _row(name: str, value: float):
 def test_a_killed_run_keeps_what_it_committed_and_the_next_run_merges_it(tmp_path, single):
   out = str(tmp_path / ('index.parquet' if single else 'index/'))
   killed = parquet_index.Writer(out, 3, IDENTITY, commit_every_s=0.0)  # commits after every write
-  killed.write([_row('a.mp4', 1.0)])
-  killed.write([_row('b.mp4', 2.0)])
+  killed.write(*_row('a.mp4', 1.0))
+  killed.write(*_row('b.mp4', 2.0))
   # The process dies here: close() never runs. What it embedded is on disk, complete.
   assert parquet_index.finished(out) == {'a.mp4', 'b.mp4'}
 
   resumed = parquet_index.Writer(out, 3, IDENTITY, commit_every_s=1e9)
-  resumed.write([_row('c.mp4', 3.0)])
+  resumed.write(*_row('c.mp4', 3.0))
   assert parquet_index.finished(out) == {'a.mp4', 'b.mp4'}  # not committed yet
   resumed.close()
   index = parquet_index.load(out)
@@ -41,7 +41,8 @@ def test_a_killed_run_keeps_what_it_committed_and_the_next_run_merges_it(tmp_pat
 def test_rows_left_twice_by_a_cut_off_merge_are_read_once(tmp_path):
   out = str(tmp_path / 'index.parquet')
   writer = parquet_index.Writer(out, 3, IDENTITY, commit_every_s=0.0)
-  writer.write([_row('a.mp4', 1.0), _row('b.mp4', 2.0)])
+  writer.write(*_row('a.mp4', 1.0))
+  writer.write(*_row('b.mp4', 2.0))
   part = parquet_index.files(out)[0]
   kept = str(tmp_path / 'part.parquet')
   shutil.copy(part, kept)

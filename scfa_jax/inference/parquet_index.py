@@ -27,7 +27,7 @@ import os
 import shutil
 import time
 import uuid
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -141,8 +141,8 @@ def load(path: str) -> csv_index.Index:
 class Writer:
   """Writes embeddings to ``path`` with the model's identity: a single file, or new parts of a folder.
 
-  The same ``write(rows)`` / ``close()`` as ``inference.index.Writer``. Rows
-  are committed as a part file at least every ``commit_every_s`` seconds (see
+  The same ``write(name, label, vector)`` / ``close()`` as ``inference.index.Writer``.
+  Rows are committed as a part file at least every ``commit_every_s`` seconds (see
   the module docstring), so a kill loses at most that much work; :meth:`close`
   merges the run's parts.
   """
@@ -163,8 +163,9 @@ class Writer:
     except OSError as e:
       raise errors.BadFilesError(f'{path}: cannot write the embeddings there ({e}); pass a writable --out.') from None
 
-  def write(self, rows: Iterable[tuple[str, str, np.ndarray]]) -> None:
-    self._rows.extend(rows)
+  def write(self, name: str, label: str, vector: np.ndarray) -> None:
+    """One row, on disk within ``commit_every_s`` seconds (the next write or :meth:`close` commits it)."""
+    self._rows.append((name, label, vector))
     if time.monotonic() - self._last_commit >= self._commit_every_s:
       self.commit()
 
@@ -204,13 +205,6 @@ class Writer:
     except OSError as e:
       raise errors.BadFilesError(f'{self._path}: cannot write the embeddings there ({e}); pass a writable '
                                  '--out.') from None
-
-
-def writer_for(path: str, dim: int, predictor: Any):
-  """The embedding writer ``path`` asks for: Parquet (``.parquet`` or a folder) or CSV."""
-  if is_parquet(path):
-    return Writer(path, dim, model_identity(predictor, dim))
-  return csv_index.Writer(path, dim)
 
 
 def finished_in(path: str) -> set[str]:

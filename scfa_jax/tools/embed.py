@@ -9,8 +9,9 @@ continues where it stopped; rows are saved one video at a time. The file
 records the model that wrote it and refuses another model's rows. Read it with
 ``scfa_jax.inference.index.read_embeddings(out)`` (docs/inference.md, "embed").
 An ``--out`` ending in ``.parquet`` (or a folder) writes Parquet instead
-(``inference.parquet_index``: the same model identity, in its metadata; a
-folder gains one part file per run, written whole when the run ends).
+(``inference.parquet_index``: the same model identity, in its metadata; what
+is embedded is committed as a complete part file every 10 s and merged when the
+run ends).
 """
 
 from __future__ import annotations
@@ -42,10 +43,9 @@ def fix_for(out: str, written) -> str:
 
 def remaining(paths: Sequence[str], out: str) -> list[str]:
   """The videos of ``paths`` not yet in the embedding file ``out`` (by ``paths.key``)."""
-  from scfa_jax.inference import index  # pylint: disable=g-import-not-at-top
   from scfa_jax.inference import parquet_index  # pylint: disable=g-import-not-at-top
   from scfa_jax.inference import paths as paths_lib  # pylint: disable=g-import-not-at-top
-  done = parquet_index.finished(out) if parquet_index.is_parquet(out) else index.finished(out)
+  done = parquet_index.finished_in(out)
   return [p for p in paths if paths_lib.key(p) not in done]
 
 
@@ -78,7 +78,7 @@ def embed_to_file(predictor, paths: Sequence[str], out: str) -> tuple[int, list]
   if len(todo) < len(paths):
     logging.info('%s already holds %d of these %d videos; embedding the other %d.', out, len(paths) - len(todo),
                  len(paths), len(todo))
-  writer = None  # index.Writer (a row per video) or parquet_index.Writer (a part file per run)
+  writer = None  # index.Writer (CSV) or parquet_index.Writer: the same write(name, label, vector)
   skipped, count, start = [], 0, time.perf_counter()
   try:
     with tqdm(total=len(todo), unit='video', dynamic_ncols=True) as bar:
@@ -92,10 +92,7 @@ def embed_to_file(predictor, paths: Sequence[str], out: str) -> tuple[int, list]
           elif writer is None:
             written = index.read_identity(out) if os.path.isfile(out) and os.path.getsize(out) else None
             writer = index.Writer(out, identity.of_predictor(predictor, dim=len(vector)), fix=fix_for(out, written))
-          if isinstance(writer, parquet_index.Writer):
-            writer.write([(paths_lib.key(o.name), '', vector)])
-          else:
-            writer.write(paths_lib.key(o.name), '', vector)
+          writer.write(paths_lib.key(o.name), '', vector)
           count += 1
         bar.update(1)
         bar.set_postfix_str(f'{count / max(time.perf_counter() - start, 1e-9):.1f} videos/s', refresh=False)
