@@ -44,18 +44,17 @@ def load_index(predictor, path: Optional[str]):
   if path:
     from scfa_jax.inference import identity  # pylint: disable=g-import-not-at-top
     from scfa_jax.inference import parquet_index  # pylint: disable=g-import-not-at-top
-    if parquet_index.is_parquet(path):  # a .parquet file or a folder of them (embed_beam's output)
-      written = parquet_index.identity_of(path)
-      if written is not None:
-        identity.check(path, identity.Identity.from_json(written), identity.of_predictor(predictor), fix=(
-            f'search it with --workdir={written["workdir"]} --step={written["step"]}.'))
-      return parquet_index.load(path)
-    found = index.load(path)
-    if found.identity is not None:  # a file of the first format records no model: only its dimension is checked
-      identity.check(path, found.identity, identity.of_predictor(predictor), fix=(
-          f'search it with --workdir={found.identity.workdir} --step={found.identity.step}, or embed the videos '
+    if parquet_index.is_parquet(path):  # a .parquet file or a folder of them (embed_beam's output): check first
+      found, recorded = None, parquet_index.identity_of(path)
+      written = None if recorded is None else identity.Identity.from_json(recorded)
+    else:
+      found = index.load(path)
+      written = found.identity  # None for a file of the first format: only its dimension is checked
+    if written is not None:
+      identity.check(path, written, identity.of_predictor(predictor), fix=(
+          f'search it with --workdir={written.workdir} --step={written.step}, or embed the videos '
           'again with this model into another file.'))
-    return found
+    return parquet_index.load(path) if found is None else found
   if predictor.heads is None or predictor.heads.memory is None:
     predictor.resolve_head('knn')  # raises the message naming --mode=eval
     raise heads_lib.NoHeadsError(f'{predictor.workdir} has no saved train-split memory; pass --index.')
