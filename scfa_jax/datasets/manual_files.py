@@ -176,6 +176,7 @@ def find_shallow(root: pathlib.Path, matches, depth: int = 2) -> list[pathlib.Pa
   """Files at most ``depth`` folders below ``root`` whose name satisfies ``matches(name)``, sorted."""
   found, level = [], [root]
   for _ in range(depth + 1):
-    found += [p for folder in level for p in folder.iterdir() if p.is_file() and matches(p.name)]
-    level = [p for folder in level for p in folder.iterdir() if p.is_dir() and not p.name.startswith('.')]
+    entries = [p for folder in level for p in folder.iterdir()]  # each folder listed once
+    found += [p for p in entries if p.is_file() and matches(p.name)]
+    level = [p for p in entries if p.is_dir() and not p.name.startswith('.')]
   return sorted(found)
