@@ -125,11 +125,13 @@ def nearest(features: np.ndarray, queries: np.ndarray, *, k: int, method: str = 
   if method not in ('auto', 'exact', 'faiss'):
     raise errors.ConfigError(f'--search={method!r} is not allowed: expected auto, exact or faiss.')
   if method == 'auto':
-    try:
-      _faiss()
-      method = 'faiss' if len(features) >= EXACT_BELOW else 'exact'
-    except errors.MissingDependencyError:
-      method = 'exact'
+    method = 'exact'
+    if len(features) >= EXACT_BELOW:  # only then is FAISS imported (a small index never pays for it)
+      try:
+        _faiss()
+        method = 'faiss'
+      except errors.MissingDependencyError:
+        pass
   if method == 'exact':
     return index_lib.nearest(features, queries, k=k)
   k = min(k, len(features))
