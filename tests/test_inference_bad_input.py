@@ -61,6 +61,7 @@ def test_listing_skips_and_counts_what_it_cannot_read(collection, tmp_path, monk
   assert [paths.key(v) for v in spelled.videos] == [paths.key(v) for v in paths.list_videos([folder]).videos]
   assert len(spelled.videos) == 4 and latin1 in spelled.videos and not spelled.skipped  # each video once
   assert paths.display(latin1).endswith('caf\\xe9.avi') and paths.undisplay(paths.display(latin1)) == latin1
+  assert paths.key('gs://bucket/clips/a.mp4') == 'gs://bucket/clips/a.mp4'  # object storage: its own key
   listed = tmp_path / 'list.txt'
   listed.write_text(f'{clips[0]}\n# a comment\n{tmp_path / "deleted.avi"}\n')
   found = paths.list_videos(paths.expand([str(listed), str(tmp_path / 'missing')]))
@@ -172,6 +173,17 @@ def test_another_models_file_is_refused_before_any_work(predictor, evaluated_wor
   # search: the index of step N is not searched with the model of another step.
   with pytest.raises(identity.OtherModelError, match='search it with'):
     search.load_index(older, out)
+  # ... nor the same index in Parquet (embed_beam's format), whose identity lives in the file's metadata.
+  from scfa_jax.inference import parquet_index  # pylint: disable=g-import-not-at-top
+  written = index.read_embeddings(out)
+  as_parquet = str(tmp_path / 'emb.parquet')
+  writer = parquet_index.Writer(as_parquet, written.features.shape[1], written.identity.to_json())
+  for name, vector in zip(written.names, written.features):
+    writer.write(name, '', vector)
+  writer.close()
+  with pytest.raises(identity.OtherModelError, match=f'step {steps[-1]}.*not of .*step {steps[0]}.*search it with'):
+    search.load_index(older, as_parquet)
+  assert search.load_index(predictor, as_parquet).names == written.names  # its own model searches it
   # Heads of another step: what is true, and commands that write heads for that step.
   with pytest.raises(heads_lib.NoHeadsError, match=f'heads for step {steps[-1]} only, not for step {steps[0]}') as h:
     older.resolve_head(None)

@@ -30,6 +30,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference import base as inference_base
 
 from scfa_jax.inference import parquet_index
+from scfa_jax.inference import paths as paths_lib
 
 ENCODER_HEADS = ('classifier', 'probe', 'knn')  # Heads that read the encoder's outputs (no second model pass).
 
@@ -84,9 +85,9 @@ class PredictorHandler(inference_base.ModelHandler[str, dict, Any]):
     rows = []
     for path, out in zip(batch, sorted(outputs, key=lambda o: o.index)):
       if out.error is not None:
-        rows.append({'video': path, 'error': str(out.error).replace(local[out.index], path)})
+        rows.append({'video': paths_lib.key(path), 'error': str(out.error).replace(local[out.index], path)})
         continue
-      row = {'video': path, 'label': '', 'embedding': [float(x) for x in out.values['features']]}
+      row = {'video': paths_lib.key(path), 'label': '', 'embedding': [float(x) for x in out.values['features']]}
       if head:
         prediction = model.predict(out.values, path, head, self._top_k)
         row.update(top_classes=prediction.classes, top_probabilities=prediction.probabilities)
@@ -114,8 +115,8 @@ def plan(predictor: Any, paths: Sequence[str], out: str, *, top_k: int) -> Plan:
   dim = _feature_dim(predictor)
   identity = parquet_index.model_identity(predictor, dim)
   parquet_index.check_identity(out, identity)
-  done = parquet_index.finished(out)
-  todo = [p for p in paths if p not in done]
+  done = parquet_index.finished(out)  # keys (``paths.key``), as the rows store them
+  todo = [p for p in paths if paths_lib.key(p) not in done]
   with_top_k = bool(top_k and top_k_head(predictor))
   if with_top_k:
     identity = {**identity, 'top_k_head': top_k_head(predictor)}

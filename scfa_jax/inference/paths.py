@@ -50,8 +50,15 @@ def undisplay(name: str) -> str:
 
 
 def key(path: str | os.PathLike) -> str:
-  """The identity of a video file however its path is spelled: its resolved real path, printable."""
-  return display(os.path.realpath(os.fspath(path)))
+  """The identity of a video file however its path is spelled: its resolved real path, printable.
+
+  An object-storage address (``gs://...``, ``s3://...``) has no other spelling
+  to resolve: it is its own key.
+  """
+  path = os.fspath(path)
+  if '://' in path:
+    return path
+  return display(os.path.realpath(path))
 
 
 def is_utf8(path: str | os.PathLike) -> bool:
