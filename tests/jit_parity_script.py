@@ -103,6 +103,20 @@ def fused_parity(dtype: str, rng: np.random.Generator, labels: np.ndarray) -> di
   }
 
 
+def self_supervised_bfloat16(batch: dict) -> dict:
+  """Instance contrast with a queue and a momentum key encoder in bfloat16 against float32 (jit path)."""
+  ssl = functools.partial(run_path, 'jit', batch=batch, queue=True, instance=True, key_encoder=True)
+  half, full = ssl('bfloat16'), ssl('float32')
+  state = half['state']
+  return {
+      'ssl_losses_bfloat16': half['losses'], 'ssl_losses_float32': full['losses'],
+      'ssl_state_dtypes': sorted({str(x.dtype) for x in jax.tree.leaves((state.params, state.momentum_params,
+                                                                           state.queue['projections']))}),
+      'ssl_momentum_moved': max_diff(state.momentum_params, half['initial_params']),
+      'ssl_queue_filled': int(np.asarray(state.queue['valid']).sum()),
+  }
+
+
 def main():
   dtype = sys.argv[1] if len(sys.argv) > 1 else 'float32'
   rng = np.random.default_rng(0)
@@ -113,7 +127,8 @@ def main():
   }
   p = run_path('pmap', dtype, batch, queue=dtype == 'float32')
   j = run_path('jit', dtype, batch, queue=dtype == 'float32')
-  print(json.dumps({**(fused_parity(dtype, rng, batch['label']) if dtype == 'float32' else {}),
+  print(json.dumps({**(fused_parity(dtype, rng, batch['label']) if dtype == 'float32' else
+                       self_supervised_bfloat16(batch)),
       'num_devices': jax.device_count(),
       'dtype': dtype,
       'losses_pmap': p['losses'], 'losses_jit': j['losses'],

@@ -5,8 +5,10 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+QUEUE_FILLED = 3 * 16 * 2  # 3 steps of 16 videos x 2 views (jit_parity_script.NUM_STEPS, its global batch)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -53,6 +55,7 @@ def test_jit_matches_pmap_float32():
   assert r['fused_momentum_max_abs_diff_one'] < 1e-5 and r['fused_momentum_max_abs_diff'] < 1e-5, r
 
 
+@pytest.mark.slow(seconds=34)  # a subprocess with 2 host devices (34 s on the 2-core AVX2 machine)
 def test_each_device_encodes_only_its_share_of_the_batch():
   """The compiled jit step on 4 devices: per-device conv batch = global / 4, no image moves, gradients all-reduced."""
   r = _run('float32', 'jit_compiled_script.py', devices=4)
@@ -65,7 +68,7 @@ def test_each_device_encodes_only_its_share_of_the_batch():
   assert r['embed'] == {'conv_batches': [per_device], 'moved': [], 'all_reduced': []}, r['embed']
 
 
-@pytest.mark.slow(seconds=17)
+@pytest.mark.slow(seconds=45)
 def test_bfloat16_on_both_paths():
   r = _run('bfloat16')
   assert r['param_dtypes'] == ['float32'], r  # bf16 compute, float32 parameters
@@ -73,6 +76,13 @@ def test_bfloat16_on_both_paths():
   assert all(abs(x) < 1e3 for x in r['losses_pmap'] + r['losses_jit']), r  # finite, sane
   assert r['losses_pmap'] == pytest.approx(r['losses_jit'], abs=2e-2), r  # bf16 rounding differs by reduction order
   assert r['params_moved'] > 1e-5, r
+  # Self-supervised (instance contrast, queue, momentum key encoder) in bfloat16: float32 parameters, key
+  # encoder and queue; the loss follows float32's (bounds as test_mixed_precision's for SupCon).
+  assert r['ssl_state_dtypes'] == ['float32'], r
+  assert r['ssl_momentum_moved'] > 1e-6 and r['ssl_queue_filled'] == QUEUE_FILLED, r
+  half, full = np.asarray(r['ssl_losses_bfloat16']), np.asarray(r['ssl_losses_float32'])
+  assert np.all(np.isfinite(half)) and abs(half[0] - full[0]) / full[0] < 0.01, r
+  assert np.all(np.abs(half - full) / full < 0.15), r
 
 
 @pytest.mark.slow(seconds=12)
