@@ -107,6 +107,7 @@ def _link_or_placeholder(target, real_path):
     target.touch()
 
 
+@pytest.mark.slow(seconds=8)
 def test_hmdb51_real_clips(scratch, placeholders_decode_as_one_frame):
   manual = scratch / 'manual'
   manual.mkdir()
@@ -156,6 +157,7 @@ def test_ucf101_official_lists():
   assert len(everything) == 13320
 
 
+@pytest.mark.slow(seconds=15)
 def test_ucf101_real_clips(scratch, placeholders_decode_as_one_frame):
   manual = scratch / 'manual'
   manual.mkdir()

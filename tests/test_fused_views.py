@@ -68,6 +68,7 @@ def tiny_builder(tiny_data_dir):
   return datasets.get_builder(make_tiny_config(tiny_data_dir).data)
 
 
+@pytest.mark.slow(seconds=10)
 def test_fused_batches_resume_exactly_and_fine_tuning_keeps_the_pathways(tiny_builder, tiny_data_dir):
   config = make_tiny_config(tiny_data_dir)
   config.data.update(num_local_views=1, local_grid=1, fuse_local_views=True)
@@ -104,6 +105,7 @@ def _per_pathway_features(variables, x, model_config, *, separate: bool) -> list
   return per_pathway
 
 
+@pytest.mark.slow(seconds=30)  # compiles the attention-fused model twice (30 s on the 2-core AVX2 machine)
 @pytest.mark.parametrize('separate', [False, True])
 def test_the_fused_feature_is_the_documented_fusion_of_pathways_encoded_one_by_one(separate):
   x = jax.random.uniform(jax.random.key(1), (3, 2, 16, 16, 3))
@@ -185,7 +187,7 @@ def _fused_batch(num_videos: int = 6):
 
 
 @pytest.mark.parametrize('pathway_aux_weight,local_aux_weight', [
-    (0.0, None),
+    pytest.param(0.0, None, marks=pytest.mark.slow(seconds=24)),  # compiles the fused step (24 s, AVX2 machine)
     pytest.param(0.5, None, marks=pytest.mark.slow(seconds=5)),  # every pathway's term, weight 0.5
     pytest.param(0.5, 0.0, marks=pytest.mark.slow(seconds=5)),  # the global grid's term only
     pytest.param(0.0, 0.25, marks=pytest.mark.slow(seconds=5)),  # the local view's term only
@@ -217,6 +219,7 @@ def test_supcon_contrasts_the_two_fused_samplings_as_the_formula_says(pathway_au
   assert float(metrics['loss']) == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.slow(seconds=21)
 def test_a_bfloat16_fused_run_trains_with_float32_state():
   state, step = _fused_state('bfloat16')
   batch = _fused_batch()

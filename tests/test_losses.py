@@ -153,7 +153,11 @@ def supcon_with_memory_reference(z, labels, memory_z, memory_labels, temperature
   return sum(per_anchor) / len(per_anchor)
 
 
-@pytest.mark.parametrize('num_videos,queue_size,num_classes', [(3, 4, 2), (4, 10, 5), (2, 6, 6)])
+@pytest.mark.parametrize('num_videos,queue_size,num_classes', [
+    (3, 4, 2),
+    pytest.param(4, 10, 5, marks=pytest.mark.slow(seconds=7)),
+    pytest.param(2, 6, 6, marks=pytest.mark.slow(seconds=4)),
+])
 def test_memory_queue_matches_reference_values_and_gradients(num_videos, queue_size, num_classes):
   rng = np.random.default_rng(queue_size)
   z, labels = _views(rng, num_videos, num_classes)

@@ -72,6 +72,7 @@ def test_a_single_frame_cannot_tell_the_direction_but_frame_order_can():
   assert _direction_accuracy(ordered=True) > 0.9
 
 
+@pytest.mark.slow(seconds=10)
 def test_the_texture_is_visible_at_48_px_and_gone_at_24_px():
   chance = 1 / len(synthetic_detail.TEXTURES)
   assert _texture_accuracy(FRAME_SIZE) > 0.9
