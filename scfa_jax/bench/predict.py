@@ -16,6 +16,9 @@ demo model and ResNet-50 at 224 px (4x4 grid of 56 px tiles), it times
 * ``model_s``: the jitted model alone on the finished grids;
 * ``saved_model_s`` / ``onnx_s``: the exported TF SavedModel in TensorFlow and
   the ONNX model in onnxruntime (CPU) on the same grids (``onnx_s`` needs the ``onnx`` extra);
+* ``cpu_ms_per_video``: where a video's CPU time goes, stage by stage, one
+  thread (:func:`stage_costs`), and ``decode_share``, decoding's share of it:
+  about what ``embed_vs_decode`` comes to when every stage competes for the cores;
 * ``startup``: a whole ``python -m scfa_jax.tools.embed`` process on one clip of
   a saved random-weights workdir of the model: with an empty compilation cache
   (``cold_s``: imports, restore and compilation) and again with the cache it
@@ -122,6 +125,62 @@ def _decode_only(path: str) -> int:
   return count
 
 
+def stage_costs(predictor, paths: list[str]) -> dict[str, float]:
+  """CPU milliseconds a video of each stage of reading, one thread (``time.process_time``), averaged over ``paths``.
+
+  ``decode_ms``: FFmpeg decoding every frame (``grab``); ``second_pass_ms``: the
+  same again for files whose container states a wrong frame count, averaged over
+  all files (``read_sampled_frames`` then walks the stream twice);
+  ``convert_ms``: OpenCV's colour conversion of the sampled frames (``retrieve``);
+  ``resize_ms``: the builders' resize of them to the stored size (kept for
+  bit-identical grids); ``jpeg_ms``: storing them as JPEG; ``tile_ms``:
+  evaluation's JPEG decoding, sampling and tiling (the traced ``Tiler``).
+  The caller adds the model's share and ``decode_share`` = one decoding pass /
+  all of it: what ``embed_vs_decode`` comes to when every stage competes for
+  the same cores (more where decoding alone leaves cores idle).
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from scfa_jax.datasets import video_io  # pylint: disable=g-import-not-at-top
+  from scfa_jax.inference import video  # pylint: disable=g-import-not-at-top
+  stored = video.storage(predictor.config.data)
+  args = video._read_args(stored)  # pylint: disable=protected-access
+  total = dict.fromkeys(('decode_ms', 'second_pass_ms', 'convert_ms', 'resize_ms', 'jpeg_ms', 'tile_ms'), 0.0)
+  for path in paths:
+    capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
+    stated = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    side = video_io._shorter_side(capture, args['shorter_side'], args['keep_up_to'])  # pylint: disable=protected-access
+    count, frames = 0, {}
+    start = time.process_time()
+    while capture.grab():
+      count += 1
+    decode = time.process_time() - start
+    capture.release()
+    wanted = set(predictor.tiler.used(count))
+    if stated <= 0 or set(predictor.tiler.used(stated)) != wanted:
+      total['second_pass_ms'] += decode
+    total['decode_ms'] += decode
+    capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
+    raw = {}
+    for index in range(count):
+      capture.grab()
+      if index in wanted:
+        start = time.process_time()
+        raw[index] = capture.retrieve()[1]
+        total['convert_ms'] += time.process_time() - start
+    capture.release()
+    start = time.process_time()
+    for index, frame in raw.items():
+      frames[index] = video.fit_to_storage(video_io._to_rgb_small(frame, side)[None], stored)[0]  # pylint: disable=protected-access
+    total['resize_ms'] += time.process_time() - start
+    start = time.process_time()
+    kept = video.store_used(count, frames, predictor.jpeg_quality)
+    total['jpeg_ms'] += time.process_time() - start
+    start = time.process_time()
+    predictor.tiler.make(tf.constant(kept)).numpy()
+    total['tile_ms'] += time.process_time() - start
+  return {k: round(1e3 * v / len(paths), 2) for k, v in total.items()}
+
+
 def _per_grids(seconds: float, grids: int, total: int) -> float:
   return seconds * total / grids  # a timing on ``grids`` grids, scaled to the videos' ``total`` grids
 
@@ -167,6 +226,10 @@ def bench_model(name: str, paths: list[str], folder: str) -> dict[str, Any]:
       'saved_model_s': round(_per_grids(saved_s, len(grids), total), 3),
   }
   results.update(_onnx(predictor, grids, os.path.join(folder, f'{name}_onnx'), total))
+  costs = stage_costs(predictor, paths)
+  work = sum(costs.values()) + 1e3 * results['model_s'] / n
+  results['cpu_ms_per_video'] = {**costs, 'model_ms': round(1e3 * results['model_s'] / n, 2),
+                                 'decode_share': round(costs['decode_ms'] / work, 3)}
   return results
 
 
@@ -294,6 +357,10 @@ def format_lines(results: dict[str, Any]) -> list[str]:
     lines.append(f'  model on the grids: JAX {r["model_s"]} s, SavedModel {r["saved_model_s"]} s, '
                  + (f'ONNX {r["onnx_s"]} s (max |diff| {r["onnx_max_abs_diff"]:.1e})' if 'onnx_s' in r
                     else f'ONNX: {r.get("onnx")}'))
+    if 'cpu_ms_per_video' in r:
+      c = r['cpu_ms_per_video']
+      lines.append('  CPU ms a video, one thread: ' + ', '.join(f'{k[:-3]} {v}' for k, v in c.items() if k.endswith('_ms'))
+                   + f'; decoding is {c["decode_share"]:.2f} of the work')
     if 'startup' in r:
       lines.append(f'  a whole embed process on one clip: {r["startup"]["cold_s"]} s with an empty compilation '
                    f'cache, {r["startup"]["warm_s"]} s with it')
