@@ -10,13 +10,21 @@ search converts chunk by chunk), the way large indexes are stored. The queries
 are held-out points of the same clusters. The last line is JSON.
 
   nice -n 10 python -m scfa_jax.bench search --search_sizes=10000,100000,500000 --search_dim=2048
+
+With ``--search_scann_sizes`` (a subset of the sizes) ScaNN is measured on the
+same rows, queries and true neighbours (``bench.scann_search``).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import resource
+import subprocess
+import sys
+import tempfile
 import time
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 from absl import flags
@@ -31,6 +39,9 @@ flags.DEFINE_integer('search_clusters', 1000, 'bench search: clusters of the syn
 flags.DEFINE_integer('search_queries', 200, 'bench search: queries per size.')
 flags.DEFINE_integer('search_k', 10, 'bench search: neighbours (recall@k).')
 flags.DEFINE_string('search_index', None, 'bench search: also measure on this embedding file (CSV or Parquet).')
+flags.DEFINE_list('search_scann_sizes', [], 'bench search: of --search_sizes, those where ScaNN is measured too '
+                  '(pip install scann; a child process, bench.scann_search).')
+flags.DEFINE_integer('search_scann_reorder', 100, 'bench search: candidates ScaNN re-scores exactly.')
 
 
 def clustered(n: int, dim: int, clusters: int, seed: int, chunk: int = 50_000) -> np.ndarray:
@@ -71,8 +82,9 @@ class _Float32Rows:
     return np.asarray(self.rows[key], np.float32)
 
 
-def measure(base: np.ndarray, queries: np.ndarray, k: int) -> dict[str, Any]:
-  """Exact and FAISS search over ``base``: timings (s), memory (MB), recall@k."""
+def measure(base: np.ndarray, queries: np.ndarray, k: int, scann: Optional[dict[str, int]] = None) -> dict[str, Any]:
+  """Exact and FAISS search over ``base``: timings (s), memory (MB), recall@k; ScaNN's too with ``scann``
+  (how ``base`` was made: ``dim`` and ``clusters``, for :func:`scann_search`)."""
   rows = _Float32Rows(base)
   exact_batch_s, (truth, _) = _best(lambda: index_lib.nearest(rows, queries, k=k, chunk=16384), repeats=1)
   exact_one_s, _ = _best(lambda: index_lib.nearest(rows, queries[:1], k=k, chunk=16384))
@@ -80,6 +92,9 @@ def measure(base: np.ndarray, queries: np.ndarray, k: int) -> dict[str, Any]:
   ann_batch_s, (found, _) = _best(lambda: built.search(queries, k))
   ann_one_s, _ = _best(lambda: built.search(queries[:1], k), repeats=5)
   n, dim = base.shape
+  faiss_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+  other = scann_search(truth, rows=n, queries=len(queries), k=k, nlist=int(built.index.nlist), nprobe=built.nprobe,
+                       **scann) if scann else {}
   return {
       'rows': n, 'dim': dim, 'nlist': int(built.index.nlist), 'nprobe': built.nprobe,
       f'recall@{k}': round(recall(found, truth), 4),
@@ -88,8 +103,21 @@ def measure(base: np.ndarray, queries: np.ndarray, k: int) -> dict[str, Any]:
       'exact_batch_ms_per_query': round(1e3 * exact_batch_s / len(queries), 3),
       'faiss_batch_ms_per_query': round(1e3 * ann_batch_s / len(queries), 4),
       'base_fp16_mb': round(base.nbytes / 2**20), 'faiss_mb': round(n * (2 * dim + 8) / 2**20),
-      'peak_rss_mb': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+      'peak_rss_mb': faiss_rss_mb, **other,
   }
+
+
+def scann_search(truth: np.ndarray, **args: int) -> dict[str, Any]:
+  """ScaNN's figures on the same rows, queries and true neighbours, from a child process (``bench.scann_search``)."""
+  with tempfile.TemporaryDirectory() as folder:
+    np.save(os.path.join(folder, 'truth.npy'), truth)
+    done = subprocess.run([sys.executable, '-m', 'scfa_jax.bench.scann_search', f'--truth={folder}/truth.npy']
+                          + [f'--{name}={value}' for name, value in args.items()],
+                          capture_output=True, text=True, check=False)
+  if done.returncode:
+    lines = done.stderr.strip().splitlines()
+    return {'scann_error': lines[-1] if lines else f'exit {done.returncode}'}
+  return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def run() -> dict[str, Any]:
@@ -98,7 +126,9 @@ def run() -> dict[str, Any]:
   for size in (int(s) for s in f.search_sizes):
     base = clustered(size, f.search_dim, f.search_clusters, seed=1)
     queries = np.asarray(clustered(f.search_queries, f.search_dim, f.search_clusters, seed=2), np.float32)
-    results['synthetic'].append(measure(base, queries, f.search_k))
+    scann = ({'dim': f.search_dim, 'clusters': f.search_clusters, 'reorder': f.search_scann_reorder}
+             if str(size) in f.search_scann_sizes else None)
+    results['synthetic'].append(measure(base, queries, f.search_k, scann))
     print(results['synthetic'][-1], flush=True)
     del base
   if f.search_index:
@@ -111,7 +141,7 @@ def run() -> dict[str, Any]:
 
 def format_table(results: dict[str, Any]) -> str:
   rows = results['synthetic'] + ([results['real']] if results['real'] else [])
-  keys = [k for k in rows[0] if k != 'file']
+  keys = list(dict.fromkeys(k for r in rows for k in r if k != 'file'))
   lines = [' | '.join(keys), ' | '.join('---' for _ in keys)]
-  lines += [' | '.join(str(r[k]) for k in keys) for r in rows]
+  lines += [' | '.join(str(r.get(k, '-')) for k in keys) for r in rows]
   return '\n'.join(lines)
