@@ -1,5 +1,6 @@
 """Approximate search (FAISS): recall against exact search, cosine similarities, the saved index and when it is used."""
 
+import importlib.util
 import os
 
 import numpy as np
@@ -46,3 +47,17 @@ def test_auto_switches_at_the_threshold_and_reuses_the_saved_index(vectors, tmp_
   assert len(os.listdir(tmp_path)) == 2
   with pytest.raises(ann.errors.ConfigError, match="--search='fast'"):
     ann.nearest(base, queries, k=5, method='fast')
+
+
+def test_the_benchmark_reports_scann_beside_faiss_or_why_it_could_not(vectors):
+  """bench search's ScaNN column comes from a child process on the same rows; without ScaNN, its error line."""
+  row = bench_search.measure(np.asarray(bench_search.clustered(2000, 16, 20, seed=1), np.float16),
+                             np.asarray(bench_search.clustered(20, 16, 20, seed=2), np.float32), 5,
+                             scann={'dim': 16, 'clusters': 20, 'reorder': 50})
+  assert row['rows'] == 2000 and row['recall@5'] >= 0.9
+  if importlib.util.find_spec('scann') is not None:  # installed (its import may fail beside our TensorFlow)
+    assert row['scann_recall@5'] >= 0.5 and row['scann_reorder'] == 50
+  else:
+    assert "No module named 'scann'" in row['scann_error'], row
+  table = bench_search.format_table({'synthetic': [row, {'rows': 1, 'dim': 16}], 'real': None})
+  assert 'scann' in table.splitlines()[0] and table.splitlines()[-1].endswith('-')  # keys of every row, '-' if absent
