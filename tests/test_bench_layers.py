@@ -38,6 +38,7 @@ def test_a_tiny_run_times_every_layer_and_totals_them(with_torch):
   assert '7x7/2 3->4 @32' in table and 'per step, jax' in table
 
 
+@pytest.mark.slow(seconds=17)  # times every ResNet-50 layer in JAX (17 s on the 2-core AVX2 machine)
 def test_without_torch_it_says_how_to_install_it(monkeypatch):
   real_find_spec = importlib.util.find_spec
   monkeypatch.setattr(importlib.util, 'find_spec', lambda name, *a: None if name == 'torch' else real_find_spec(name, *a))

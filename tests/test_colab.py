@@ -85,6 +85,7 @@ def test_quickstart_trains_and_shows_results_and_figures(executed):
   assert _images(executed['quickstart']) == 4  # confusion matrix, embedding map, curves, retrieval examples
 
 
+@pytest.mark.slow(seconds=25)  # executes both notebooks (the module fixture: 52 s on the 2-core AVX2 machine)
 def test_explore_shows_every_figure(executed):
   text = _text(executed['explore'])
   assert 'move_right' in text  # per-class table

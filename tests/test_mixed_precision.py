@@ -61,6 +61,7 @@ def test_bfloat16_activations(runs):
   assert outputs['features'].dtype == outputs['projection'].dtype == jnp.float32
 
 
+@pytest.mark.slow(seconds=8)  # shares the module's 2 x 5 training steps (16 s on the 2-core AVX2 machine)
 def test_float32_state_and_loss(runs):
   _, state, losses = runs[0]['bfloat16']
   assert _float_dtypes(state.params) == {jnp.dtype(jnp.float32)}
@@ -69,6 +70,7 @@ def test_float32_state_and_loss(runs):
   assert all(loss.dtype == jnp.float32 and np.isfinite(float(loss)) for loss in losses), losses
 
 
+@pytest.mark.slow(seconds=8)  # shares the module's 2 x 5 training steps (16 s on the 2-core AVX2 machine)
 def test_bfloat16_tracks_float32(runs):
   f32, bf16 = ([float(x) for x in runs[0][d][2]] for d in ('float32', 'bfloat16'))
   assert f32[-1] < f32[0]  # the steps do train
