@@ -169,8 +169,9 @@ def stage_costs(predictor, paths: list[str]) -> dict[str, float]:
         total['convert_ms'] += time.process_time() - start
     capture.release()
     start = time.process_time()
+    small = video_io._to_rgb_small  # pylint: disable=protected-access
     for index, frame in raw.items():
-      frames[index] = video.fit_to_storage(video_io._to_rgb_small(frame, side)[None], stored)[0]  # pylint: disable=protected-access
+      frames[index] = video.fit_to_storage(small(frame, side)[None], stored)[0]
     total['resize_ms'] += time.process_time() - start
     start = time.process_time()
     kept = video.store_used(count, frames, predictor.jpeg_quality)
@@ -359,8 +360,8 @@ def format_lines(results: dict[str, Any]) -> list[str]:
                     else f'ONNX: {r.get("onnx")}'))
     if 'cpu_ms_per_video' in r:
       c = r['cpu_ms_per_video']
-      lines.append('  CPU ms a video, one thread: ' + ', '.join(f'{k[:-3]} {v}' for k, v in c.items() if k.endswith('_ms'))
-                   + f'; decoding is {c["decode_share"]:.2f} of the work')
+      stages = ', '.join(f'{k[:-3]} {v}' for k, v in c.items() if k.endswith('_ms'))
+      lines.append(f'  CPU ms a video, one thread: {stages}; decoding is {c["decode_share"]:.2f} of the work')
     if 'startup' in r:
       lines.append(f'  a whole embed process on one clip: {r["startup"]["cold_s"]} s with an empty compilation '
                    f'cache, {r["startup"]["warm_s"]} s with it')

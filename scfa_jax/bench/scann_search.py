@@ -46,7 +46,8 @@ def measure(rows: int, dim: int, clusters: int, queries: int, k: int, nlist: int
   asked = np.ascontiguousarray(knn.l2_normalize(asked))
   batch_s, (found, _) = search._best(lambda: searcher.search_batched(asked))  # pylint: disable=protected-access
   one_s, _ = search._best(lambda: searcher.search_batched(asked[:1]), repeats=5)  # pylint: disable=protected-access
-  return {'rows': rows, 'scann_reorder': reorder, 'scann_build_s': round(build_s, 2), 'scann_query_ms': round(1e3 * one_s, 3),
+  return {'rows': rows, 'scann_reorder': reorder, 'scann_build_s': round(build_s, 2),
+          'scann_query_ms': round(1e3 * one_s, 3),
           'scann_batch_ms_per_query': round(1e3 * batch_s / len(asked), 4),
           f'scann_recall@{k}': round(search.recall(np.asarray(found), truth), 4),
           'scann_peak_rss_mb': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
@@ -59,7 +60,8 @@ def main() -> None:
   parser.add_argument('--reorder', type=int, default=100, help='candidates re-scored exactly')
   parser.add_argument('--truth', required=True, help='.npy of the exact neighbours [queries, k]')
   a = parser.parse_args()
-  print(json.dumps(measure(a.rows, a.dim, a.clusters, a.queries, a.k, a.nlist, a.nprobe, np.load(a.truth), a.reorder)))
+  truth = np.load(a.truth)
+  print(json.dumps(measure(a.rows, a.dim, a.clusters, a.queries, a.k, a.nlist, a.nprobe, truth, a.reorder)))
 
 
 if __name__ == '__main__':
