@@ -49,7 +49,7 @@ def test_auto_switches_at_the_threshold_and_reuses_the_saved_index(vectors, tmp_
     ann.nearest(base, queries, k=5, method='fast')
 
 
-def test_the_benchmark_reports_scann_beside_faiss_or_why_it_could_not(vectors):
+def test_the_benchmark_reports_scann_beside_faiss_or_why_it_could_not():
   """bench search's ScaNN column comes from a child process on the same rows; without ScaNN, its error line."""
   row = bench_search.measure(np.asarray(bench_search.clustered(2000, 16, 20, seed=1), np.float16),
                              np.asarray(bench_search.clustered(20, 16, 20, seed=2), np.float32), 5,
