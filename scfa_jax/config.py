@@ -34,6 +34,9 @@ def get_config() -> ml_collections.ConfigDict:
   data.grid_cols = 4  # Tiles per row; frames per view = grid_rows * grid_cols.
   data.tile_size = 56  # Side of one tile in pixels; the grid is (rows*tile) x (cols*tile).
   data.train_sampling = 'segment'  # Frame sampling of training views: segment | random_sorted | uniform.
+  # Fraction of the video each global training view spans, drawn per view from (min, max), at a random start
+  # (CVRL-style temporal crops: the views of a video show overlapping stretches); (1, 1) = the whole video, the paper.
+  data.view_span = (1.0, 1.0)
   data.eval_sampling = 'uniform'  # Frame sampling of evaluation views (deterministic).
   data.shuffle_frames = False  # Baseline: destroy temporal order within a view (shuffled-frame grids).
   # Multi-scale views (beyond the paper). Unfused they are training views only: evaluation embeds the global grid.

@@ -85,6 +85,7 @@ RULES: tuple[Rule, ...] = (
     between('data.grid_cols', GRID_MIN, GRID_MAX),
     at_least('data.tile_size', 1),
     one_of('data.train_sampling', sampling.METHODS),
+    Rule('data.view_span', _range_pair(0.0, 1.0), '(min, max) with 0 < min <= max <= 1'),
     one_of('data.eval_sampling', sampling.METHODS),
     at_least('data.shuffle_buffer', 1),
     one_of('data.preprocessing', ('auto',) + tuple(preprocessing.MODES)),

@@ -38,6 +38,7 @@ BAD_AND_BOUNDARY = {
     'loss.pathway_aux_weight': ([-0.1], [0.0]),
     'loss.local_aux_weight': ([-0.1], [None, 0.0]),
     'model.local_feature_weight': ([0.0, -1.0], [1.0]),
+    'data.view_span': ([(0.8, 0.5), (0.0, 1.0), (0.5, 1.1), (0.5,), 'x'], [(1.0, 1.0), (0.3, 0.6)]),
     'data.augment.crop_scale': ([(0.8, 0.5), (0.0, 1.0), (0.5, 1.1), (0.5,), 'x'], [(1.0, 1.0), (0.01, 1.0)]),
     'data.augment.crop_ratio': ([(1.3, 0.75), (0.0, 1.0), (1.0,)], [(0.01, 100.0)]),
     'data.augment.brightness': ([-0.1, 1.1], [0.0, 1.0]),

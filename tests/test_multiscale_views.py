@@ -112,6 +112,23 @@ def test_local_views_follow_the_global_ones_and_show_a_run_of_frames(stride):
   assert local_levels[0][0] != local_levels[1][0]  # two local views start at different frames
 
 
+def test_view_span_draws_each_global_view_from_its_own_stretch_and_leaves_local_views_alone():
+  config = _data_config(local_grid=2, num_local_views=1, view_span=(0.5, 0.5))
+  example, seed = _levelled_video(48), tf.constant([3, 1], tf.int64)
+  whole = _data_config(local_grid=2, num_local_views=1)
+  plain = input_pipeline.preprocess_train(example, seed, data_config=whole, num_views=4, num_local_views=1)
+  spanned = input_pipeline.preprocess_train(example, seed, data_config=config, num_views=4, num_local_views=1)
+  plain, spanned = plain['views'].numpy(), spanned['views'].numpy()
+  np.testing.assert_array_equal(spanned[4], plain[4])  # the local view: same seed, same run
+  firsts = []
+  for v in range(4):
+    frames = np.round(_tile_levels(spanned[v], 4) / 5)
+    assert np.all(np.diff(frames) > 0) and frames[-1] - frames[0] < 24  # in order, within half of the 48 frames
+    assert not np.array_equal(spanned[v], plain[v])
+    firsts.append(frames[0])
+  assert len(set(firsts)) > 1  # each view its own stretch
+
+
 @pytest.mark.parametrize('num_frames', [4, 17, 40])
 def test_evaluation_local_runs_are_deterministic_and_spread(num_frames):
   runs = [sampling.local_run_indices(num_frames, 4, 2, position=p).numpy() for p in (0.0, 0.5, 1.0)]

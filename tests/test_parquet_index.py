@@ -52,3 +52,22 @@ def test_rows_left_twice_by_a_cut_off_merge_are_read_once(tmp_path):
   assert parquet_index.load(out).names == ['a.mp4', 'b.mp4']
   parquet_index.Writer(out, 3, IDENTITY).close()  # the next run's merge drops the copy
   assert parquet_index.load(out).names == ['a.mp4', 'b.mp4'] and parquet_index.files(out) == [out]
+
+
+def test_an_index_in_object_storage_reads_as_the_local_one(tmp_path):
+  """A folder index copied to object storage (TensorFlow's ram:// file system standing in for gs://) loads the same."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  local = str(tmp_path / 'index/')
+  writer = parquet_index.Writer(local, 3, IDENTITY, commit_every_s=0.0)
+  for i, name in enumerate(['a.mp4', 'b.mp4', 'c.mp4']):
+    writer.write(*_row(name, float(i)))  # three committed part files
+  remote = f'ram://bucket-{os.getpid()}/index'
+  tf.io.gfile.makedirs(remote)
+  for part in parquet_index.files(local):
+    tf.io.gfile.copy(part, f'{remote}/{os.path.basename(part)}')
+  tf.io.gfile.makedirs(f'{remote}/.in_progress')  # a hidden sub-folder: not a part
+  assert parquet_index.is_parquet(remote) and len(parquet_index.files(remote)) == 3
+  index, expected = parquet_index.load(remote), parquet_index.load(local)
+  assert index.names == expected.names and parquet_index.identity_of(remote) == IDENTITY
+  np.testing.assert_array_equal(index.features, expected.features)
+  assert parquet_index.files(f'{remote}-missing') == [] and not parquet_index.is_parquet(f'{remote}-missing.csv')

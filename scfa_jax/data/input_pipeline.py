@@ -108,7 +108,8 @@ def preprocess_train(example: dict, seed: tf.Tensor, *, data_config: ml_collecti
   if is_fused(data_config):
     num_local_views *= num_views
   seeds = _view_seeds(seed, num_views + num_local_views)
-  indices = tf.stack([sampling.sample_indices(num_frames, spec.num_frames, data_config.train_sampling, seeds[v])
+  span = tuple(data_config.get('view_span', (1.0, 1.0)))
+  indices = tf.stack([sampling.spanned_indices(num_frames, spec.num_frames, data_config.train_sampling, seeds[v], span)
                       for v in range(num_views)])
   indices = _maybe_shuffle_frames(indices, seeds[:num_views], data_config)
   grids = views.make_views(encoded, indices, spec, aug_config=data_config.augment, seeds=seeds[:num_views])

@@ -13,6 +13,8 @@ instead of failing.
 * :func:`local_run_indices`: a short run of (nearly) consecutive frames from a
   random start (or a given ``position``, for evaluation), for the optional
   local views of multi-scale training.
+* :func:`spanned_indices`: any training method, applied to a random stretch of
+  the video (``data.view_span``: CVRL-style temporal crops).
 """
 
 from __future__ import annotations
@@ -103,6 +105,41 @@ def sample_indices(num_frames: tf.Tensor, num_samples: int, method: str, seed: t
   if method == 'uniform':
     return uniform_indices(num_frames, num_samples)
   raise ValueError(f'Unknown frame sampling {method!r}; expected one of {METHODS}.')
+
+
+def span_window(num_frames: tf.Tensor, num_samples: int, span: tuple[float, float],
+                seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+  """(start, length) of a random stretch covering a fraction of the video drawn uniformly from ``span``.
+
+  The start is uniform over the positions where the stretch fits, so two views
+  drawn independently start a random gap apart, small gaps the likeliest (the
+  gap of two uniform starts has a triangular, decreasing density: CVRL's
+  argument for a decreasing distribution of temporal distances). A stretch never
+  holds fewer than ``num_samples`` frames while the video has them, so the view
+  repeats frames only where the whole video would.
+  """
+  n = tf.cast(num_frames, tf.int64)
+  draws = tf.random.stateless_uniform([2], seed=tf.random.experimental.stateless_fold_in(seed, 2000))
+  fraction = span[0] + (span[1] - span[0]) * draws[0]
+  length = tf.cast(tf.round(fraction * tf.cast(n, tf.float32)), tf.int64)
+  length = tf.clip_by_value(length, tf.minimum(tf.cast(num_samples, tf.int64), n), tf.maximum(n, 1))
+  room = tf.maximum(n - length + 1, 1)  # possible start frames
+  start = tf.minimum(tf.cast(draws[1] * tf.cast(room, tf.float32), tf.int64), room - 1)
+  return start, tf.maximum(length, 1)
+
+
+def spanned_indices(num_frames: tf.Tensor, num_samples: int, method: str, seed: tf.Tensor,
+                    span: tuple[float, float] = (1.0, 1.0)) -> tf.Tensor:
+  """``method``'s indices within a random stretch of the video (:func:`span_window`), in whole-video frames.
+
+  ``span=(1, 1)`` is ``sample_indices`` itself, with the same seed use, so the
+  paper's views are unchanged; the stretch draws from a seed folded from ``seed``.
+  """
+  if tuple(float(x) for x in span) == (1.0, 1.0):
+    return sample_indices(num_frames, num_samples, method, seed)
+  start, length = span_window(num_frames, num_samples, span, seed)
+  within = sample_indices(length, num_samples, method, seed)
+  return _clip(tf.cast(within, tf.int64) + start, num_frames)
 
 
 def _clip(positions: tf.Tensor, num_frames: tf.Tensor) -> tf.Tensor:

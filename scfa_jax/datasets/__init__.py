@@ -21,6 +21,7 @@ import tensorflow_datasets as tfds
 
 from scfa_jax import console
 from scfa_jax import errors
+from scfa_jax import storage
 from scfa_jax.datasets import common
 from scfa_jax.datasets.clip_builder import ClipBuilder
 from scfa_jax.datasets.hmdb51.hmdb51 import Hmdb51
@@ -146,7 +147,7 @@ def _prepare_lock(builder: tfds.core.DatasetBuilder) -> Iterator[None]:
   """
   root = os.fspath(builder.data_dir_root)
   config_name = builder.builder_config.name if builder.builder_config else 'default'
-  if '://' in root:
+  if storage.is_remote(root):
     import jax  # pylint: disable=g-import-not-at-top
     from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
     if jax.process_index() != 0:

@@ -25,6 +25,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from scfa_jax import errors
+from scfa_jax import storage
 from scfa_jax.evaluation import knn
 
 EXACT_BELOW = 50_000  # Rows from which FAISS pays and keeps recall@10 >= 0.99 (bench search; docs/scale.md).
@@ -94,8 +95,11 @@ def fingerprint(names: Sequence[str], dim: int) -> str:
 
 
 def cache_prefix(index_path: Optional[str]) -> Optional[str]:
-  """Where the ANN index of an embedding file is saved: ``<folder>/_ann.*`` or ``<file>.ann.*`` (None: not saved)."""
-  if not index_path:
+  """Where the ANN index of an embedding file is saved: ``<folder>/_ann.*`` or ``<file>.ann.*`` (None: not saved).
+
+  An index in object storage is not cached: FAISS writes local files only.
+  """
+  if not index_path or storage.is_remote(index_path):
     return None
   return os.path.join(index_path, '_ann') if os.path.isdir(index_path) else index_path + '.ann'
 

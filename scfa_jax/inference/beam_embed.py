@@ -29,6 +29,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference import base as inference_base
 
+from scfa_jax import storage
 from scfa_jax.inference import parquet_index
 from scfa_jax.inference import paths as paths_lib
 
@@ -47,7 +48,7 @@ def local_copies(paths: Sequence[str]) -> Iterator[list[str]]:
   local = []
   try:
     for i, path in enumerate(paths):
-      if '://' not in path:
+      if not storage.is_remote(path):
         local.append(path)
         continue
       folder = folder or tempfile.mkdtemp(prefix='scfa_embed_')

@@ -32,6 +32,7 @@ from typing import Any, Optional
 import numpy as np
 
 from scfa_jax import errors
+from scfa_jax import storage
 from scfa_jax.inference import identity as identity_lib
 from scfa_jax.inference import index as csv_index
 
@@ -42,7 +43,7 @@ COMMIT_EVERY_S = 10.0  # a killed run loses at most this much embedding work
 
 def is_parquet(path: str) -> bool:
   """Whether ``path`` names Parquet embeddings: a ``.parquet`` file, or a folder (existing, or ending in '/')."""
-  return path.rstrip('/').endswith(SUFFIX) or path.endswith('/') or _isdir(path)
+  return path.rstrip('/').endswith(SUFFIX) or path.endswith('/') or storage.isdir(path)
 
 
 def model_identity(predictor: Any, dim: int) -> dict[str, Any]:
@@ -61,9 +62,9 @@ def schema(dim: int, identity: dict[str, Any], *, top_k: bool):
 
 def files(path: str) -> list[str]:
   """The complete Parquet files of ``path``: a folder's ``*.parquet``, or a file and its committed parts."""
-  if _isdir(path):
+  if storage.isdir(path):
     return _parts(path)
-  return ([path] if _exists(path) else []) + _parts(sidecar(path))
+  return ([path] if storage.exists(path) else []) + _parts(sidecar(path))
 
 
 def sidecar(path: str) -> str:
@@ -73,16 +74,18 @@ def sidecar(path: str) -> str:
 
 
 def _parts(folder: str) -> list[str]:
-  if not _isdir(folder):
+  if not storage.isdir(folder):
     return []
-  return sorted(os.path.join(folder, p) for p in _listdir(folder) if p.endswith(SUFFIX) and not p.startswith('.'))
+  names = storage.listdir(folder)
+  return sorted(os.path.join(folder, p) for p in names if p.endswith(SUFFIX) and not p.startswith('.'))
 
 
 def identity_of(path: str) -> Optional[dict[str, Any]]:
   """The model identity recorded in the first file of ``path`` (None when there is none)."""
   import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
   for name in files(path):
-    meta = pq.read_schema(_open(name)).metadata or {}
+    with storage.reading(name) as source:
+      meta = pq.read_schema(source).metadata or {}
     if IDENTITY_KEY in meta:
       return json.loads(meta[IDENTITY_KEY])
   return None
@@ -107,7 +110,8 @@ def _read_files(names: list[str], columns: Optional[list[str]] = None):
   tables = []
   for name in names:
     try:
-      tables.append(pq.read_table(_open(name), columns=columns))
+      with storage.reading(name) as source:
+        tables.append(pq.read_table(source, columns=columns))
     except (pa.ArrowInvalid, OSError) as e:
       raise errors.BadFilesError(f'{name}: not a readable Parquet file ({e}); delete it and embed again.') from None
   if not tables:
@@ -150,7 +154,7 @@ class Writer:
   def __init__(self, path: str, dim: int, identity: dict[str, Any], *, commit_every_s: float = COMMIT_EVERY_S):
     check_identity(path, identity)
     self._path = path
-    self._single = path.rstrip('/').endswith(SUFFIX) and not _isdir(path)
+    self._single = path.rstrip('/').endswith(SUFFIX) and not storage.isdir(path)
     self._folder = sidecar(path) if self._single else path
     self._prefix = f'part-{time.strftime("%Y%m%d-%H%M%S")}-{uuid.uuid4().hex[:8]}'
     self._schema = schema(dim, identity, top_k=False)
@@ -215,32 +219,3 @@ def finished_in(path: str) -> set[str]:
 def load_any(path: str) -> csv_index.Index:
   """Reads an embedding file of either format."""
   return load(path) if is_parquet(path) else csv_index.load(path)
-
-
-# Local paths through os, object storage (gs://, s3://) through Beam's or TF's file systems.
-def _isdir(path: str) -> bool:
-  if '://' in path:
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    return tf.io.gfile.isdir(path)
-  return os.path.isdir(path)
-
-
-def _exists(path: str) -> bool:
-  if '://' in path:
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    return tf.io.gfile.exists(path)
-  return os.path.exists(path)
-
-
-def _listdir(path: str) -> list[str]:
-  if '://' in path:
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    return [p.rstrip('/') for p in tf.io.gfile.listdir(path)]
-  return os.listdir(path)
-
-
-def _open(path: str):
-  if '://' in path:
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    return tf.io.gfile.GFile(path, 'rb')
-  return path

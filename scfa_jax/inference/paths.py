@@ -27,6 +27,7 @@ import tempfile
 from typing import Iterable, Sequence
 
 from scfa_jax import errors
+from scfa_jax import storage
 from scfa_jax.datasets import video_io
 
 _ESCAPE = re.compile(r'\\(\\|x[0-9a-fA-F]{2})')
@@ -56,7 +57,7 @@ def key(path: str | os.PathLike) -> str:
   to resolve: it is its own key.
   """
   path = os.fspath(path)
-  if '://' in path:
+  if storage.is_remote(path):
     return path
   return display(os.path.realpath(path))
 

@@ -40,10 +40,11 @@ def define_flags() -> None:
 def find_videos(entries: Sequence[str]) -> list[str]:
   """The videos of ``--videos``: local entries as ``embed`` reads them, patterns through Beam's file systems."""
   from apache_beam.io.filesystems import FileSystems  # pylint: disable=g-import-not-at-top
+  from scfa_jax import storage  # pylint: disable=g-import-not-at-top
   from scfa_jax.datasets import video_io  # pylint: disable=g-import-not-at-top
   from scfa_jax.inference import video as video_lib  # pylint: disable=g-import-not-at-top
   from scfa_jax.tools import embed  # pylint: disable=g-import-not-at-top
-  local = [e for e in entries if '://' not in e and not any(c in e for c in '*?[')]
+  local = [e for e in entries if not storage.is_remote(e) and not any(c in e for c in '*?[')]
   found = embed.expand(local) if local else []
   for pattern in (e for e in entries if e not in local):
     matched = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list if video_io.is_video_file(m.path))
