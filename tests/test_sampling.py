@@ -15,6 +15,11 @@ def _seed(i: int) -> tf.Tensor:
   return tf.constant([i, 7], tf.int64)
 
 
+def _seeds(count: int) -> tf.data.Dataset:
+  """``_seed(s)`` for s < count, as a dataset: a function mapped over it runs as one graph, not op by op."""
+  return tf.data.Dataset.range(count).map(lambda s: tf.stack([s, tf.constant(7, tf.int64)]))
+
+
 def _segments(num_frames: int, num_samples: int = N) -> list[tuple[float, float]]:
   edges = np.arange(num_samples + 1) * num_frames / num_samples
   return list(zip(edges[:-1], edges[1:]))
@@ -52,8 +57,7 @@ def test_uniform_is_deterministic_evenly_spaced_and_covers_the_video(num_frames)
 @pytest.mark.parametrize('num_frames', LENGTHS)
 def test_random_sorted_is_sorted_distinct_and_reaches_every_frame(num_frames):
   seen = set()
-  for s in range(300):
-    indices = sampling.random_sorted_indices(num_frames, N, _seed(s)).numpy()
+  for indices in _seeds(300).map(lambda seed: sampling.random_sorted_indices(num_frames, N, seed)).as_numpy_iterator():
     assert indices.shape == (N,) and indices.min() >= 0 and indices.max() < num_frames
     assert np.all(np.diff(indices) > 0)  # sorted, distinct
     seen.update(indices.tolist())
@@ -105,11 +109,6 @@ def test_sampling_runs_inside_tf_data_with_dynamic_lengths():
 
 
 # ----------------------------------------------------------------------------- temporal spans (data.view_span)
-
-
-def _seeds(count: int) -> tf.data.Dataset:
-  """``_seed(s)`` for s < count, as a dataset: a function mapped over it runs as one graph, not op by op."""
-  return tf.data.Dataset.range(count).map(lambda s: tf.stack([s, tf.constant(7, tf.int64)]))
 
 
 @pytest.mark.parametrize('method', sampling.METHODS)
