@@ -74,6 +74,9 @@ def get_config() -> ml_collections.ConfigDict:
   model.proj_hidden_dim = 2048  # Hidden width of the projection MLP.
   model.proj_dim = 128  # Output width of the projection (unit-normalised).
   model.classifier_hidden_dim = 0  # >0 adds Dense(hidden, relu) before the classifier (CE baseline, fine-tune).
+  # How a classifier starts (loss.name='cross_entropy' runs, eval fine-tuning): random | probe (a linear probe
+  # fitted on the labelled train videos' frozen features first, LP-FT; docs/semi_supervised.md).
+  model.classifier_init = 'random'
   # TSN baseline: each of the grid's rows*cols tiles is a frame encoded on its own; the video's features and
   # class scores are the per-frame averages (segmental consensus). False = SCFA: the grid is one image.
   model.per_frame = False

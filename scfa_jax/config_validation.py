@@ -33,6 +33,7 @@ from scfa_jax.training import momentum
 GRID_MIN, GRID_MAX = 1, 8
 LOSSES = ('supcon', 'cross_entropy')
 POSITIVES = ('label', 'video')
+CLASSIFIER_INITS = ('random', 'probe')
 DTYPES = ('float32', 'bfloat16')
 PARALLELISMS = ('pmap', 'jit')
 
@@ -116,6 +117,7 @@ RULES: tuple[Rule, ...] = (
     at_least('model.proj_hidden_dim', 1),
     at_least('model.proj_dim', 1),
     at_least('model.classifier_hidden_dim', 0),
+    one_of('model.classifier_init', CLASSIFIER_INITS),
     one_of('model.per_frame', (False, True)),
     one_of('model.fusion', fusion.FUSIONS),
     one_of('model.separate_pathways', (False, True)),
@@ -216,12 +218,28 @@ def _combination_problems(config: ml_collections.ConfigDict) -> list[str]:
     found.append("config.model.sync_batch_norm=False needs config.train.parallelism='pmap' (the jit path's "
                  'BatchNorm is always over the global batch): set one of them.')
   found += _fusion_problems(config)
+  found += _classifier_init_problems(config)
   for field in ('data.num_local_views', 'eval.local_views'):
     local_views = _get(config, field)[1]
     if _get(config, 'model.per_frame')[1] is True and local_views:
       found.append(f'config.model.per_frame=True (TSN) encodes the tiles of a grid_rows x grid_cols grid, but '
                    f'config.{field}={local_views} adds views of another layout: set one of them off.')
   return found
+
+
+def _classifier_init_problems(config: ml_collections.ConfigDict) -> list[str]:
+  """``model.classifier_init='probe'`` needs a classifier to start, and a linear one."""
+  if _get(config, 'model.classifier_init')[1] != 'probe':
+    return []
+  if _get(config, 'loss.name')[1] != 'cross_entropy' and not _positive(_get(config, 'eval.finetune_epochs')[1]):
+    return ["config.model.classifier_init='probe' starts a classifier, and this run trains none: set "
+            "config.loss.name='cross_entropy' or config.eval.finetune_epochs > 0 (or classifier_init='random')."]
+  hidden = _get(config, 'model.classifier_hidden_dim')[1]
+  if _positive(hidden):
+    return [f"config.model.classifier_init='probe' starts a linear classifier from a linear probe, but "
+            f'config.model.classifier_hidden_dim={hidden} adds a hidden layer: set it to 0 (or '
+            "classifier_init='random')."]
+  return []
 
 
 def _pretext_problems(config: ml_collections.ConfigDict) -> list[str]:

@@ -84,6 +84,7 @@ BAD_AND_BOUNDARY = {
     'data.label_fraction': ([0.0, -0.1, 1.01], [1.0, 0.01]),
     'model.momentum': ([1.0, -0.1], [0.0, 0.999]),  # 1.0 would freeze the key encoder at its init
     'model.momentum_schedule': (['linear'], ['constant', 'cosine']),
+    'model.classifier_init': (['linear', ''], ['random']),  # 'probe' needs a classifier: a cross-field rule
     'loss.positives': (['instance', ''], ['label', 'video']),
     'loss.pretext.arrow_of_time': ([-0.1], [0.0]),
     'loss.pretext.speed': ([-0.1], [0.0]),
@@ -189,6 +190,12 @@ FUSED = {'data.fuse_local_views': True, 'data.num_local_views': 1}
       'loss.pretext.backwards_share': 0.0},
      'config.loss.pretext.reversed_negatives=True contrasts against backwards-played grids, but '
      'config.loss.pretext.backwards_share=0 plays none backwards: raise it (1.0 = every video).'),
+    ({'model.classifier_init': 'probe'},
+     "config.model.classifier_init='probe' starts a classifier, and this run trains none: set "
+     "config.loss.name='cross_entropy' or config.eval.finetune_epochs > 0 (or classifier_init='random')."),
+    ({'model.classifier_init': 'probe', 'loss.name': 'cross_entropy', 'model.classifier_hidden_dim': 16},
+     "config.model.classifier_init='probe' starts a linear classifier from a linear probe, but "
+     "config.model.classifier_hidden_dim=16 adds a hidden layer: set it to 0 (or classifier_init='random')."),
     ({**FUSED, 'model.separate_pathways': True, 'model.init_from': '/weights/keras_resnet50'},
      'config.model.separate_pathways=True gives every pathway a ResNet of its own; ported weights '
      '(config.model.init_from) fit one shared ResNet: set one of them off.'),

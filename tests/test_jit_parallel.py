@@ -8,12 +8,14 @@ import sys
 import numpy as np
 import pytest
 
+from tests.conftest import host_devices
+
 QUEUE_FILLED = 3 * 16 * 2  # 3 steps of 16 videos x 2 views (jit_parity_script.NUM_STEPS, its global batch)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _run(dtype: str, script: str = 'jit_parity_script.py', devices: int = 8) -> dict:
-  env = dict(os.environ, XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}', JAX_PLATFORMS='cpu',
+  env = dict(os.environ, XLA_FLAGS=host_devices(devices), JAX_PLATFORMS='cpu',
              PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
   proc = subprocess.run([sys.executable, os.path.join(ROOT, 'tests', script), dtype],
                         env=env, capture_output=True, text=True, timeout=600)

@@ -7,13 +7,15 @@ import sys
 
 import pytest
 
+from tests.conftest import host_devices
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize('num_views', [3, 4])
 def test_eight_devices_match_one_device_and_the_formula(num_views):
-  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=8', JAX_PLATFORMS='cpu',
+  env = dict(os.environ, XLA_FLAGS=host_devices(8), JAX_PLATFORMS='cpu',
              PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
   proc = subprocess.run([sys.executable, os.path.join(ROOT, 'tests', 'supcon_views_parity_script.py'),
                          str(num_views)], env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)

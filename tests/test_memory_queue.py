@@ -11,6 +11,7 @@ import pytest
 
 from scfa_jax.training import memory_queue
 from tests import resume_runs
+from tests.conftest import host_devices
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -29,7 +30,7 @@ def test_enqueue_is_first_in_first_out():
 
 @pytest.mark.slow(seconds=26)
 def test_queue_is_the_same_on_eight_devices_as_on_one():
-  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=8', JAX_PLATFORMS='cpu',
+  env = dict(os.environ, XLA_FLAGS=host_devices(8), JAX_PLATFORMS='cpu',
              PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
   proc = subprocess.run([sys.executable, os.path.join(ROOT, 'tests', 'parallel_parity_script.py'), '--queue_size=80'],
                         env=env, capture_output=True, text=True, timeout=600)

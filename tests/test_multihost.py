@@ -23,6 +23,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from scfa_jax.training import distributed
+from tests.conftest import host_devices
 from tests.conftest import without_compilation_cache
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -49,7 +50,7 @@ def _env(devices: int, **extra) -> dict:
   """
   base = os.environ if 'MH_REFERENCE' in extra else without_compilation_cache(os.environ)
   return dict(base, JAX_PLATFORMS='cpu',
-              XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}',
+              XLA_FLAGS=host_devices(devices),
               PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''), **extra)
 
 

@@ -7,13 +7,15 @@ import sys
 
 import pytest
 
+from tests.conftest import host_devices
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize('sync_batch_norm', [True])
 def test_eight_devices_match_one(sync_batch_norm):
-  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=8', JAX_PLATFORMS='cpu',
+  env = dict(os.environ, XLA_FLAGS=host_devices(8), JAX_PLATFORMS='cpu',
              PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
   proc = subprocess.run([sys.executable, os.path.join(ROOT, 'tests', 'parallel_parity_script.py')],
                         env=env, capture_output=True, text=True, timeout=600)

@@ -1,5 +1,6 @@
 """Labels optional: the labelled fraction (data.label_fraction), init from a workdir, datasets without labels."""
 
+import functools
 import pathlib
 
 import jax
@@ -11,11 +12,17 @@ from scfa_jax import datasets
 from scfa_jax import errors
 from scfa_jax.data import input_pipeline
 from scfa_jax.data import labels as labels_lib
+from scfa_jax.evaluation import embeddings
+from scfa_jax.evaluation import finetune as finetune_lib
+from scfa_jax.evaluation import heads
+from scfa_jax.evaluation import linear_probe
 from scfa_jax.evaluation import schema
 from scfa_jax.evaluation import unlabelled
 from scfa_jax.inference import Predictor
 from scfa_jax.inference import predictor as predictor_lib
 from scfa_jax.models import scfa
+from scfa_jax.training import parallel
+from scfa_jax.training import steps
 from scfa_jax.training import train
 from scfa_jax.training import warm_start
 from scfa_jax.tools import search
@@ -162,3 +169,88 @@ def test_unlabelled_folder_builds_trains_embeds_and_searches(unlabelled_folder, 
   assert found[0]['video'] == 'clip 1.avi' and found[0]['label'] == '' and found[0]['similarity'] > 0.99
   with pytest.raises(predictor_lib.HeadError, match='trained and evaluated without labels'):
     predictor.classify(clips[:1])
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+  z = z - z.max(axis=1, keepdims=True)
+  return np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize('classes', [4, 2])
+def test_the_probe_as_a_dense_layer_gives_the_probes_probabilities(classes):
+  rng = np.random.default_rng(classes)
+  labels = np.arange(60) % classes
+  features = rng.normal(size=(60, 12)) * rng.uniform(0.1, 5, size=12) + rng.normal(size=12) * 3 + labels[:, None]
+  fitted = linear_probe.fit(features, labels)
+  dense = heads.LinearProbe.from_sklearn(fitted).as_dense(classes + 1)  # one class the probe never saw
+  assert dense['kernel'].shape == (12, classes + 1) and dense['kernel'].dtype == np.float32
+  proba = _softmax(features @ dense['kernel'].astype(np.float64) + dense['bias'])
+  np.testing.assert_allclose(proba[:, :classes], fitted.predict_proba(features), atol=1e-4)
+  assert proba[:, classes].max() < 1e-10
+
+
+def test_a_probe_classifier_is_accepted_wherever_a_classifier_starts():
+  """The refusals are tests/test_config_rules.py's; these two runs start a classifier, so they are fine."""
+  config = make_tiny_config('/unused')
+  config.model.classifier_init = 'probe'
+  config.eval.finetune_epochs = 1  # evaluation's fine-tune of a SupCon run
+  assert config_validation.problems(config, device_count=1) == []
+  config.update_from_flattened_dict({'eval.finetune_epochs': 0, 'loss.name': 'cross_entropy'})
+  assert config_validation.problems(config, device_count=1) == []
+
+
+def _probe_of_labelled_videos(state, config) -> tuple[np.ndarray, np.ndarray]:
+  """(features of the labelled train videos, a probe fitted on them here) for ``state``'s encoder."""
+  builder = datasets.get_builder(config.data)
+  p_embed = parallel.pmap_step(functools.partial(steps.embed_step, preprocessing_mode='imagenet'), donate_state=False)
+  train_split = embeddings.extract(p_embed, parallel.replicate(state), builder, 'train', config.data,
+                                   local_batch_size=8)
+  positions = labels_lib.labelled_positions(builder, config)
+  features = train_split['features'][positions]
+  return features, linear_probe.fit(features, train_split['label'][positions]).predict_proba(features)
+
+
+@pytest.mark.slow(seconds=12)
+def test_fine_tuning_starts_from_the_probe_of_the_labelled_videos_and_resumes_without_refitting(
+    fraction_workdir, tmp_path):
+  _, pretrained, _ = fraction_workdir
+  config = make_tiny_config(fraction_workdir[0].data.data_dir)
+  config.loss.name = 'cross_entropy'
+  config.data.label_fraction = 0.5
+  config.model.update(init_from=pretrained, classifier_init='probe')
+  config.train.max_steps = 1
+  config.eval.after_training = False
+  workdir = str(tmp_path / 'lpft')
+  state = train._set_up(config, workdir, mode='train', allow_config_change=False).state  # pylint: disable=protected-access
+  features, expected = _probe_of_labelled_videos(state, config)
+  classifier = state.params['classifier']
+  np.testing.assert_allclose(_softmax(features @ np.asarray(classifier['kernel'], np.float64) + classifier['bias']),
+                             expected, atol=1e-4)
+  train.train_and_evaluate(config, workdir)  # one step, checkpointed
+  resumed = train._set_up(config, workdir, mode='train', allow_config_change=False).state  # pylint: disable=protected-access
+  checkpointed = train._set_up(config, workdir, mode='eval', allow_config_change=False).state  # pylint: disable=protected-access
+  assert int(resumed.step) == 1
+  jax.tree.map(np.testing.assert_array_equal, resumed.params['classifier'], checkpointed.params['classifier'])
+  assert np.abs(np.asarray(resumed.params['classifier']['kernel']) - classifier['kernel']).max() > 1e-6  # trained
+
+
+@pytest.mark.slow(seconds=6)
+def test_evaluations_fine_tune_starts_from_its_probe_in_a_folder_of_its_own(fraction_workdir, tmp_path):
+  _, workdir, _ = fraction_workdir
+  config = make_tiny_config(fraction_workdir[0].data.data_dir)
+  config.data.label_fraction = 0.5  # the fixture's (another test changes the fixture's config)
+  pretrained = train._set_up(config, workdir, mode='eval', allow_config_change=False).state  # pylint: disable=protected-access
+  features, _ = _probe_of_labelled_videos(pretrained, config)
+  probe = heads.LinearProbe.from_sklearn(linear_probe.fit(features, np.arange(len(features)) % 6))
+  config.eval.finetune_epochs = 0  # no step: the state the fine-tune starts from
+  random_dir = finetune_lib.run_dir(str(tmp_path), 2, config)
+  assert 'model.classifier_init' not in finetune_lib.settings(config)  # the default keeps earlier releases' folders
+  config.model.classifier_init = 'probe'
+  assert finetune_lib.run_dir(str(tmp_path), 2, config) != random_dir
+  builder = datasets.get_builder(config.data)
+  tuned = jax.device_get(finetune_lib.finetune(pretrained, 2, builder, config, preprocessing_mode='imagenet',
+                                               workdir=str(tmp_path), probe=probe))
+  dense = probe.as_dense(6)
+  np.testing.assert_array_equal(tuned.params['classifier']['kernel'], dense['kernel'])
+  np.testing.assert_array_equal(tuned.params['classifier']['bias'], dense['bias'])
+  jax.tree.map(np.testing.assert_array_equal, tuned.params['encoder'], jax.device_get(pretrained.params['encoder']))

@@ -11,6 +11,7 @@ import pytest
 from scfa_jax.models import pretrained
 from scfa_jax.training import workdir_config
 from tests.test_main import run_main
+from tests.conftest import host_devices
 
 DEMO = '--config=configs/demo.py'
 # The tiny run of tests/conftest.py, as flags (used with --config.data.data_dir=<tiny_data_dir>).
@@ -44,7 +45,7 @@ def test_a_bad_value_exits_2_before_anything_is_written(tmp_path, override, expe
 @pytest.mark.slow
 def test_batch_not_divisible_by_the_devices(tmp_path):
   proc = run_main(DEMO, f'--workdir={tmp_path / "run"}', '--config.train.batch_size=33',
-                  XLA_FLAGS='--xla_force_host_platform_device_count=2')
+                  XLA_FLAGS=host_devices(2))
   _assert_user_error(proc, 2, 'config.train.batch_size=33', 'multiple of the 2 devices')
 
 

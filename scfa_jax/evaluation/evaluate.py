@@ -121,8 +121,10 @@ def evaluate(state: Any, builder: tfds.core.DatasetBuilder, config: ml_collectio
   if config.eval.finetune_epochs > 0:
     if is_writer:  # an interrupted or failed fine-tune then costs only its own number
       report.write_results(assemble(), workdir)
+    probe = fitted.get('linear_probe')
     tuned = finetune_lib.finetune(state, step, builder, config, preprocessing_mode=preprocessing_mode,
-                                  workdir=workdir)
+                                  workdir=workdir,
+                                  probe=None if probe is None else heads_lib.LinearProbe.from_sklearn(probe))
     tuned_test = _test_views(extract, tuned, config.data.test_split, num_clips, config.eval.local_views)
     protocols['finetune'] = _score('finetune', lambda: _classify(labels, tuned_test['logits'], class_names),
                                    problem=_non_finite('logits', {'test': tuned_test['logits']['single_view']}))

@@ -2,7 +2,8 @@
 
 Starts from the pre-trained encoder (with its projection head and BatchNorm
 statistics), adds a fresh classifier head (``config.model.classifier_hidden_dim``
-> 0 puts a ReLU layer before it, as the authors' Dense(256) did), and trains
+> 0 puts a ReLU layer before it, as the authors' Dense(256) did; with
+``model.classifier_init='probe'`` the head starts as evaluation's linear probe), and trains
 everything on one grid per video of the train split with the same pmapped
 ``steps.train_step`` as pre-training. Runs live in
 ``<workdir>/finetune/from_step_<N>_ep<E>_lr<LR>_head<H>_<hash>/`` (checkpoints,
@@ -21,7 +22,7 @@ import hashlib
 import json
 import logging
 import os
-from typing import Any
+from typing import Any, Optional
 
 import jax
 import jax.numpy as jnp
@@ -30,8 +31,10 @@ import tensorflow_datasets as tfds
 
 from scfa_jax.data import input_pipeline
 from scfa_jax.data import labels as labels_lib
+from scfa_jax.evaluation import heads
 from scfa_jax.models import scfa
 from scfa_jax.training import checkpointing
+from scfa_jax.training import classifier_init
 from scfa_jax.training import loop
 from scfa_jax.training import parallel
 from scfa_jax.training import steps
@@ -50,6 +53,8 @@ _FINETUNE_FIELDS = ('seed', 'train.batch_size', 'eval.finetune_epochs', 'eval.fi
 def settings(config: ml_collections.ConfigDict) -> dict[str, Any]:
   """Every config field that changes a fine-tune, flat ({'eval.finetune_epochs': 1, ...})."""
   flat = workdir_config.flatten(config)
+  if flat.get(workdir_config.CLASSIFIER_INIT_FIELD) == 'random':  # the default keeps the folders of earlier releases
+    del flat[workdir_config.CLASSIFIER_INIT_FIELD]
   return {k: v for k, v in flat.items()
           if k in _FINETUNE_FIELDS or (k.startswith(('data.', 'model.', 'optim.')) and k != 'optim.learning_rate'
                                        and k not in workdir_config.FREE_FIELDS)}
@@ -94,7 +99,8 @@ def num_steps(builder: tfds.core.DatasetBuilder, config: ml_collections.ConfigDi
 
 
 def finetune(pretrained: steps.TrainState, pretrained_step: int, builder: tfds.core.DatasetBuilder,
-             config: ml_collections.ConfigDict, *, preprocessing_mode: str, workdir: str) -> steps.TrainState:
+             config: ml_collections.ConfigDict, *, preprocessing_mode: str, workdir: str,
+             probe: Optional[heads.LinearProbe] = None) -> steps.TrainState:
   """Fine-tunes (resuming, or reusing a finished run) and returns the replicated fine-tuned state.
 
   Args:
@@ -105,6 +111,8 @@ def finetune(pretrained: steps.TrainState, pretrained_step: int, builder: tfds.c
       learning rate, ``config.optim`` the rest of the optimiser and schedule.
     preprocessing_mode: pixel normalisation of the backbone.
     workdir: the pre-training workdir.
+    probe: evaluation's linear probe of ``pretrained``; with ``model.classifier_init='probe'`` the classifier
+      starts from it (``training.classifier_init``) instead of fresh.
   """
   num_classes = len(labels_lib.class_names(builder.info))
   spec = input_pipeline.GridSpec.from_config(config.data)
@@ -118,8 +126,15 @@ def finetune(pretrained: steps.TrainState, pretrained_step: int, builder: tfds.c
   variables = jax.device_get(init(jax.random.key(config.seed), jnp.zeros((1,) + scfa.input_shape_of(config),
                                                                           jnp.float32)))
   host = jax.device_get(pretrained)
+  params = graft_pretrained(variables['params'], host.params)
+  if classifier_init.is_enabled(config.model):
+    if probe is None:
+      logging.warning("model.classifier_init='probe', but evaluation fitted no probe: the fine-tune's classifier "
+                      'starts fresh.')
+    else:
+      params = classifier_init.with_probe_classifier(params, probe, num_classes)
   state = jax.device_get(steps.TrainState.create(
-      apply_fn=model.apply, params=graft_pretrained(variables['params'], host.params),
+      apply_fn=model.apply, params=params,
       tx=loop.create_optimizer(optim_config, schedule), batch_stats=host.batch_stats))
 
   directory = run_dir(workdir, pretrained_step, config)

@@ -66,6 +66,23 @@ class LinearProbe:
     z = (np.asarray(features, np.float64) - self.mean) / self.scale @ self.coef.T + self.intercept
     return np.concatenate([np.zeros_like(z), z], axis=1) if self.coef.shape[0] == 1 else z
 
+  def as_dense(self, num_classes: int) -> dict[str, np.ndarray]:
+    """The probe as a Dense layer on raw features: ``{'kernel': [D, num_classes], 'bias': [num_classes]}``.
+
+    The standardisation is folded in: ((f - mean) / scale) @ coef.T + b = f @ (coef / scale).T + b',
+    b' = b - (mean / scale) @ coef.T. Its logits' softmax is :meth:`predict_proba`; a class the probe never
+    saw gets zero weights and a bias 30 below the lowest fitted one (probability ~1e-13, not exactly 0).
+    """
+    weights = (self.coef / self.scale).T  # [D, C']
+    bias = self.intercept - (self.mean / self.scale) @ self.coef.T
+    if self.coef.shape[0] == 1:  # two classes: sklearn scores the second against the first
+      weights = np.concatenate([np.zeros_like(weights), weights], axis=1)
+      bias = np.concatenate([np.zeros_like(bias), bias])
+    kernel = np.zeros((weights.shape[0], num_classes))
+    full_bias = np.full((num_classes,), bias.min() - 30.0)
+    kernel[:, self.labels], full_bias[self.labels] = weights, bias
+    return {'kernel': kernel.astype(np.float32), 'bias': full_bias.astype(np.float32)}
+
   def predict_proba(self, features: np.ndarray, num_classes: int) -> np.ndarray:
     """[N, num_classes] probabilities, as sklearn's ``predict_proba`` (columns placed at their labels)."""
     z = self.decision(features)

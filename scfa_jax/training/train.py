@@ -29,6 +29,7 @@ from scfa_jax.evaluation import evaluate as evaluate_lib
 from scfa_jax.models import pretrained
 from scfa_jax.models import scfa
 from scfa_jax.training import checkpointing
+from scfa_jax.training import classifier_init
 from scfa_jax.training import data_parallel
 from scfa_jax.training import loop
 from scfa_jax.training import memory_queue
@@ -147,6 +148,10 @@ def _set_up(config: ml_collections.ConfigDict, workdir: str, *, mode: str, allow
     state = state.replace(momentum_params=jax.tree.map(lambda x: x.copy(), state.params))
   manager = checkpointing.create_manager(workdir, config.ckpt)
   state = checkpointing.restore_latest(manager, state)
+  if mode == 'train' and int(state.step) == 0 and config.loss.name == 'cross_entropy' and \
+      classifier_init.is_enabled(config.model):  # once: the checkpoints hold the classifier from then on
+    state = classifier_init.initialise(state, builder, config, preprocessing_mode=preprocessing_mode,
+                                       positions=labelled, num_classes=num_classes)
   return _Run(builder, schedule, state, manager, preprocessing_mode, local_batch, total_steps, keep)
 
 

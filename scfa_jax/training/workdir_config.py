@@ -38,8 +38,9 @@ FREE_FIELDS = frozenset({
     'data.prefetch_to_device', 'data.cache',  # speed only
     'data.max_bad_fraction',  # only read while building the dataset, which is then fixed
 })
-# Only the fine-tune reads it when pre-training has no classifier; fine-tunes are keyed by it.
+# Only the fine-tune reads them when pre-training has no classifier; fine-tunes are keyed by them.
 HEAD_FIELD = 'model.classifier_hidden_dim'
+CLASSIFIER_INIT_FIELD = 'model.classifier_init'
 LABEL_FRACTION_FIELD = 'data.label_fraction'
 _ABSENT = '<absent>'
 
@@ -79,7 +80,7 @@ def is_free(key: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     return True
   if key == LABEL_FRACTION_FIELD:  # a model that never read labels: only the probe, kNN and fine-tune read them
     return all(c.get('loss.name') == 'supcon' and c.get('loss.positives') == 'video' for c in (old, new))
-  return key == HEAD_FIELD and old.get('loss.name') == new.get('loss.name') == 'supcon'
+  return key in (HEAD_FIELD, CLASSIFIER_INIT_FIELD) and old.get('loss.name') == new.get('loss.name') == 'supcon'
 
 
 def diff_configs(old: Mapping[str, Any], new: Mapping[str, Any],
