@@ -5,8 +5,10 @@ r"""HMDB51 split 1 without labels: self-supervised SCFA with the paper's backbon
 
 configs/hmdb.py (ResNet-50, 16 frames at 56 px in a 4x4 grid, batch 64, 100
 epochs, Adam + cosine), trained from scratch (ImageNet weights would bring
-ImageNet's labels back in) with the label-free objective of
-configs/demo_ssl.py plus MoCo's key encoder: instance contrast at t = 0.1,
+ImageNet's labels back in) with configs/demo_ssl.py's ``self_supervised``
+objective (its earlier 2-view setting; the demo's 4 views and learning rate
+of 8e-3 are a finding on a 1/8-width ResNet-10, not carried over untested)
+plus MoCo's key encoder: instance contrast at t = 0.1,
 colour jitter and random crops drawn per view, every video's backwards-played
 grid as a hard negative (one extra grid per video), a momentum key encoder
 (0.99 -> 1, cosine) and a queue of 4,096 keys (64 steps of 64 videos x 2
