@@ -150,6 +150,7 @@ def test_config_errors_are_value_errors_and_user_errors():
     ('data.manual_dir', '/downloads', False),
     ('data.prefetch_to_device', 4, False),
     ('model.classifier_hidden_dim', 256, False),  # read only by the fine-tune (keyed by it) under SupCon
+    ('model.classifier_init', 'probe', False),  # the same
 ])
 def test_diff_configs_keeps_only_what_changes_training(field, value, must_match):
   old = workdir_config.flatten(_config())
@@ -165,6 +166,8 @@ def test_the_classifier_head_is_part_of_a_cross_entropy_run():
   old = workdir_config.flatten(_config(**{'loss.name': 'cross_entropy'}))
   new = workdir_config.flatten(_config(**{'loss.name': 'cross_entropy', 'model.classifier_hidden_dim': 64}))
   assert [c.key for c in workdir_config.diff_configs(old, new)] == ['model.classifier_hidden_dim']
+  new = workdir_config.flatten(_config(**{'loss.name': 'cross_entropy', 'model.classifier_init': 'probe'}))
+  assert [c.key for c in workdir_config.diff_configs(old, new)] == ['model.classifier_init']
 
 
 def test_a_field_added_by_a_newer_version_compares_with_its_default():

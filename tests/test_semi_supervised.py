@@ -2,6 +2,7 @@
 
 import functools
 import pathlib
+import shutil
 
 import jax
 import numpy as np
@@ -254,3 +255,28 @@ def test_evaluations_fine_tune_starts_from_its_probe_in_a_folder_of_its_own(frac
   np.testing.assert_array_equal(tuned.params['classifier']['kernel'], dense['kernel'])
   np.testing.assert_array_equal(tuned.params['classifier']['bias'], dense['bias'])
   jax.tree.map(np.testing.assert_array_equal, tuned.params['encoder'], jax.device_get(pretrained.params['encoder']))
+
+
+@pytest.mark.slow(seconds=15)
+def test_evaluation_hands_its_fitted_probe_to_the_fine_tune(fraction_workdir, monkeypatch, tmp_path):
+  """``--mode=eval`` with a fine-tune and classifier_init='probe': the fine-tune gets the probe just fitted."""
+  _, workdir, _ = fraction_workdir
+  copy = str(tmp_path / 'run')
+  shutil.copytree(workdir, copy)  # evaluation rewrites results and heads: leave the shared fixture alone
+  config = make_tiny_config(fraction_workdir[0].data.data_dir)
+  config.data.label_fraction = 0.5
+  config.eval.update(num_test_clips=1, retrieval_ks=(1,), plots=False, finetune_epochs=1)
+  config.model.classifier_init = 'probe'
+  handed = {}
+
+  def fake_finetune(state, *args, probe=None, **kwargs):  # pylint: disable=unused-argument
+    handed['probe'] = probe
+    raise RuntimeError('stop after the hand-over')
+
+  monkeypatch.setattr(finetune_lib, 'finetune', fake_finetune)
+  with pytest.raises(RuntimeError, match='stop after the hand-over'):
+    train.evaluate_workdir(config, copy)
+  saved = heads.load(copy).probe  # what evaluation fitted and saved before fine-tuning
+  assert isinstance(handed['probe'], heads.LinearProbe)
+  for field in ('mean', 'scale', 'coef', 'intercept', 'labels'):
+    np.testing.assert_array_equal(getattr(handed['probe'], field), getattr(saved, field))
