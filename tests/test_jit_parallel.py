@@ -41,8 +41,10 @@ def test_jit_matches_pmap_float32():
   assert r['donated'] == [True, True], r
   assert r['jit_cache_size'] == 1, r
   assert r['jit_params_replicated'], r
-  # The SupCon memory queue holds the same entries in the same (global view-major) order on both paths.
-  assert r['queue_filled'] == 3 * 16 * 2 and r['queue_max_abs_diff'] < 1e-5, r
+  # The SupCon memory queue holds the same entries in the same (global view-major) order on both paths: unit
+  # vectors, equal to float32 round-off of two programs compiled differently (1.2e-5 measured with XLA:CPU's
+  # elemental emitters); an entry in the wrong place differs by ~0.1 or more.
+  assert r['queue_filled'] == 3 * 16 * 2 and r['queue_max_abs_diff'] < 5e-5, r
   # Fused multi-scale samples (separate ResNets per pathway, attention fusion), self-supervised (instance
   # contrast with a queue and a momentum key encoder): 8 devices on either path compute what one device computes on the whole global batch.
   assert r['fused_params_moved'] > 1e-5, r

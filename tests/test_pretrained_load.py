@@ -68,7 +68,9 @@ def test_round_trip_into_a_train_state(ported_resnet18, monkeypatch):
   images = np.random.RandomState(0).randn(2, *IMAGE_SHAPE).astype(np.float32)
   out = jax.jit(model.apply)({'params': state.params, 'batch_stats': state.batch_stats}, images)
   _, expected = jax.jit(resnet.ResNet(depth=18, num_classes=1000).apply)(ported, images)
-  np.testing.assert_allclose(np.asarray(out['features']), np.asarray(expected), rtol=0, atol=1e-6)
+  # Two programs (SCFA's model, the bare ResNet) compiled apart: equal to float32 round-off (2.3e-6 measured on
+  # features near 1 with XLA:CPU's elemental emitters); one weight left unloaded moves them by far more.
+  np.testing.assert_allclose(np.asarray(out['features']), np.asarray(expected), rtol=1e-5, atol=1e-5)
   assert 'head' not in state.params['encoder']
 
 
