@@ -6,6 +6,7 @@ and matplotlib) only to register Keras' optimizers for SavedModels that hold
 them; and compiling the model, which is the same program every run.
 :func:`import_tensorflow` skips the first, :func:`use_compilation_cache`
 keeps the second on disk (``docs/inference.md``, "Start-up").
+:func:`import_metric_writers` keeps Keras out of a training run's start too.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import types
 from typing import Any, Iterator, Optional
 
 _KERAS_AT_TF_IMPORT = 'keras.src.optimizers'  # TensorFlow imports this eagerly and tolerates an ImportError
@@ -40,6 +42,45 @@ def import_tensorflow() -> Any:
   with tensorflow_without_keras():
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
   return tf
+
+
+_HPARAMS_KERAS = 'tensorboard.plugins.hparams._keras'  # defines a Keras callback class, so imports all of Keras
+
+
+class _KerasCallbackNotImported:
+  """Stands in for TensorBoard's ``hparams.KerasCallback``, which scfa_jax never uses."""
+
+  def __init__(self, *unused_args, **unused_kwargs):
+    raise ImportError('scfa_jax imported TensorBoard\'s hparams API without its Keras callback; import '
+                      f'{_HPARAMS_KERAS} before scfa_jax trains to use hparams.KerasCallback.')
+
+
+def import_metric_writers() -> Any:
+  """``clu.metric_writers`` without importing Keras.
+
+  CLU's TensorBoard writer imports TensorBoard's hparams API (for
+  ``write_hparams``), which defines a Keras callback class at import and so
+  imports all of Keras, scikit-learn and SciPy: 3-5 s of every training run's
+  start on 2 cores, for a class nothing here uses. While CLU is imported the
+  callback's module is a stand-in; afterwards it is removed again, so Keras and
+  the real module still import normally when something asks for them.
+  """
+  if 'clu.metric_writers' in sys.modules or _HPARAMS_KERAS in sys.modules:
+    from clu import metric_writers  # pylint: disable=g-import-not-at-top
+    return metric_writers
+  stand_in = types.ModuleType(_HPARAMS_KERAS)
+  stand_in.Callback = _KerasCallbackNotImported
+  sys.modules[_HPARAMS_KERAS] = stand_in
+  try:
+    with tensorflow_without_keras():
+      from clu import metric_writers  # pylint: disable=g-import-not-at-top
+  finally:
+    if sys.modules.get(_HPARAMS_KERAS) is stand_in:
+      del sys.modules[_HPARAMS_KERAS]
+    hparams = sys.modules.get('tensorboard.plugins.hparams')
+    if getattr(hparams, '_keras', None) is stand_in:
+      delattr(hparams, '_keras')
+  return metric_writers
 
 
 def cache_dir() -> str:

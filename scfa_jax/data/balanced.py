@@ -28,6 +28,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from scfa_jax.data import traced
+
 _CHOICE, _PASS, _VIEWS = 0, 1, 2  # Stream ids folded into the host's seed.
 
 
@@ -44,10 +46,10 @@ def _draws_before(start_step: int, num_present: int, classes_per_batch: int, per
   zeros = tf.zeros([num_present], tf.int64)
   if start_step == 0:
     return zeros
-  steps = tf.data.Dataset.range(start_step).map(
-      lambda t: _classes_of_step(t, num_present, classes_per_batch, seed)).batch(4096)
-  return steps.reduce(zeros, lambda acc, chosen: acc + per_class * tf.math.bincount(
-      tf.reshape(chosen, [-1]), minlength=num_present, maxlength=num_present, dtype=tf.int64))
+  steps = tf.data.Dataset.range(start_step).map(traced.as_written(
+      lambda t: _classes_of_step(t, num_present, classes_per_batch, seed))).batch(4096)
+  return steps.reduce(zeros, traced.as_written(lambda acc, chosen: acc + per_class * tf.math.bincount(
+      tf.reshape(chosen, [-1]), minlength=num_present, maxlength=num_present, dtype=tf.int64)))
 
 
 def balanced_examples(split_examples: tf.data.Dataset, num_examples: int, *, frames_key: str, per_class: int,
@@ -103,5 +105,5 @@ def balanced_examples(split_examples: tf.data.Dataset, num_examples: int, *, fra
     view_seed = tf.random.experimental.stateless_fold_in(seed(_VIEWS), position)
     return view_seed, {frames_key: frames[index], 'label': tf.gather(everything['label'], index)}
 
-  ds = tf.data.Dataset.range(start_step, 2**62).scan(draws, step_slots).unbatch()
-  return ds.map(example)
+  ds = tf.data.Dataset.range(start_step, 2**62).scan(draws, traced.as_written(step_slots)).unbatch()
+  return ds.map(traced.as_written(example))

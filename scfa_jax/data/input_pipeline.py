@@ -27,6 +27,7 @@ from scfa_jax.data import labels as labels_lib
 from scfa_jax.data import perturbations
 from scfa_jax.data import pretext
 from scfa_jax.data import sampling
+from scfa_jax.data import traced
 from scfa_jax.data import views
 
 GridSpec = views.GridSpec  # Re-exported: callers size models from the pipeline's grid.
@@ -228,8 +229,8 @@ def _read(builder: tfds.core.DatasetBuilder, split: str, data_config: ml_collect
       read_config=tfds.ReadConfig(try_autocache=False),
   )
   if labels_lib.has_labels(builder.info):
-    return ds.map(lambda ex: {key: ex[key], 'label': ex['label']})
-  return ds.map(lambda ex: {key: ex[key], 'label': tf.constant(labels_lib.UNLABELLED, tf.int64)})
+    return ds.map(traced.as_written(lambda ex: {key: ex[key], 'label': ex['label']}))
+  return ds.map(traced.as_written(lambda ex: {key: ex[key], 'label': tf.constant(labels_lib.UNLABELLED, tf.int64)}))
 
 
 def _host_parts(builder: tfds.core.DatasetBuilder, split: str, num_processes: int | None,
@@ -345,8 +346,8 @@ def create_train_dataset(
   else:
     ds = _shuffled_examples(base, data_config, per_epoch=per_epoch, local_batch_size=local_batch_size,
                             host_seed=host_seed, start_step=start_step)
-  ds = ds.map(lambda s, ex: preprocess_train(ex, s, data_config=data_config, num_views=num_global,
-                                             num_local_views=num_local, pretext_spec=pretext_spec),
+  ds = ds.map(traced.as_written(lambda s, ex: preprocess_train(ex, s, data_config=data_config, num_views=num_global,
+                                                               num_local_views=num_local, pretext_spec=pretext_spec)),
               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   ds = ds.batch(local_batch_size, drop_remainder=True)
   return ds.prefetch(tf.data.AUTOTUNE)
@@ -362,7 +363,7 @@ def _kept(base: tf.data.Dataset, positions: np.ndarray) -> tf.data.Dataset:
   def example_of(unused_position: tf.Tensor, example: dict) -> dict:
     return example
 
-  return base.enumerate().filter(is_kept).map(example_of)
+  return base.enumerate().filter(traced.as_written(is_kept)).map(traced.as_written(example_of))
 
 
 def _shuffled_examples(base: tf.data.Dataset, data_config: ml_collections.ConfigDict, *, per_epoch: int,
@@ -386,7 +387,7 @@ def _shuffled_examples(base: tf.data.Dataset, data_config: ml_collections.Config
     ds = ds.map(lambda position, example: (tf.random.experimental.stateless_fold_in(epoch_seed, position), example))
     return ds.skip(tf.where(epoch == start_epoch, tf.constant(skip_in_first, tf.int64), tf.constant(0, tf.int64)))
 
-  return tf.data.Dataset.range(start_epoch, 2**62).flat_map(epoch_dataset)
+  return tf.data.Dataset.range(start_epoch, 2**62).flat_map(traced.as_written(epoch_dataset))
 
 
 def create_eval_dataset(
@@ -440,7 +441,7 @@ def create_eval_dataset(
       prepared['image'] = perturbation.pixels(prepared['image'])
     return {**prepared, 'mask': tf.constant(True)}
 
-  ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  ds = ds.map(traced.as_written(prepare), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   padding = {k: tf.zeros(spec.shape, spec.dtype) for k, spec in ds.element_spec.items()}
   ds = ds.concatenate(tf.data.Dataset.from_tensors(padding).repeat())
   ds = ds.take(num_batches * local_batch_size).batch(local_batch_size)

@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from scfa_jax import errors
+from scfa_jax.data import traced
 
 LABEL_KEY = 'label'
 UNLABELLED = -1  # The label the input pipeline gives every video of a dataset without labels.
@@ -94,7 +95,7 @@ def split_labels(builder: tfds.core.DatasetBuilder, split: str, frames_key: str)
   """The labels of ``split`` in stored order (one pass that skips decoding the frames)."""
   ds = builder.as_dataset(split=split, shuffle_files=False, decoders={frames_key: tfds.decode.SkipDecoding()},
                           read_config=tfds.ReadConfig(try_autocache=False))
-  return np.fromiter((int(x) for x in ds.map(lambda ex: ex[LABEL_KEY]).as_numpy_iterator()), np.int64)
+  return np.fromiter((int(x) for x in ds.map(traced.as_written(lambda ex: ex[LABEL_KEY])).as_numpy_iterator()), np.int64)
 
 
 def labelled_positions(builder: tfds.core.DatasetBuilder, config: ml_collections.ConfigDict) -> np.ndarray | None:

@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from scfa_jax import errors
+from scfa_jax.data import traced
 from scfa_jax.evaluation import knn
 
 HEADS_DIR = 'heads'
@@ -132,7 +133,7 @@ def split_clip_ids(builder: tfds.core.DatasetBuilder, split: str, frames_key: st
   """The ``video_id`` of every video of ``split``, in the order evaluation embeds them (files unshuffled)."""
   ds = builder.as_dataset(split=split, shuffle_files=False, decoders={frames_key: tfds.decode.SkipDecoding()},
                           read_config=tfds.ReadConfig(try_autocache=False))
-  return np.asarray([ex['video_id'].decode() for ex in ds.map(lambda ex: {'video_id': ex['video_id']})
+  return np.asarray([ex['video_id'].decode() for ex in ds.map(traced.as_written(lambda ex: {'video_id': ex['video_id']}))
                      .as_numpy_iterator()], dtype=str)
 
 

@@ -63,7 +63,7 @@ class Item:
 def grid_fn(data_config: ml_collections.ConfigDict, views: ViewSpec):
   """A traced ``frames -> grids uint8 [V, H, W, 3]``: encoded frames string [T], or uint8 [T, h, w, 3]."""
 
-  @tf.function(reduce_retracing=True)
+  @tf.function(reduce_retracing=True, autograph=False)  # no AutoGraph: scfa_jax/data/traced.py says why
   def make(frames: tf.Tensor) -> tf.Tensor:
     example = {data_config.frames_key: frames, 'label': tf.constant(0)}
     image = input_pipeline.preprocess_eval(example, data_config=data_config, num_clips=views.num_clips,
@@ -76,7 +76,7 @@ def grid_fn(data_config: ml_collections.ConfigDict, views: ViewSpec):
 def used_frames_fn(data_config: ml_collections.ConfigDict, views: ViewSpec) -> Callable[[int], list[int]]:
   """``count -> indices`` of the frames :func:`grid_fn` decodes from a video of ``count`` frames."""
 
-  @tf.function(input_signature=[tf.TensorSpec([], tf.int32)])
+  @tf.function(input_signature=[tf.TensorSpec([], tf.int32)], autograph=False)
   def used(count: tf.Tensor) -> tf.Tensor:
     return input_pipeline.eval_frames_used(count, data_config=data_config, num_clips=views.num_clips,
                                            num_local_views=views.num_local_views)

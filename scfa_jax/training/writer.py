@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import jax
 
+from scfa_jax import startup
+
 if TYPE_CHECKING:
   from clu import metric_writers
 
@@ -20,9 +22,10 @@ def create_writer(logdir: str) -> metric_writers.MetricWriter:
   """Asynchronous TensorBoard writer into ``logdir`` on process 0; a writer that drops everything elsewhere.
 
   CLU's writers import TensorBoard's plugins (seconds), so a run refused by a
-  check before its first step does not pay for them.
+  check before its first step does not pay for them; and they are imported
+  without Keras (:func:`scfa_jax.startup.import_metric_writers`).
   """
-  from clu import metric_writers  # pylint: disable=g-import-not-at-top,redefined-outer-name
+  metric_writers = startup.import_metric_writers()  # pylint: disable=redefined-outer-name
   if jax.process_index() != 0:
     return metric_writers.MultiWriter([])
   return metric_writers.AsyncMultiWriter([metric_writers.SummaryWriter(logdir)])
