@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Optional
 
 import jax
@@ -13,6 +14,20 @@ from jax.experimental import multihost_utils
 from scfa_jax.data import input_pipeline
 from scfa_jax.data import perturbations
 from scfa_jax.training import parallel
+from scfa_jax.training import steps
+
+
+def extractor(builder: tfds.core.DatasetBuilder, config: ml_collections.ConfigDict,
+              preprocessing_mode: str) -> Callable[..., dict[str, np.ndarray]]:
+  """:func:`extract` with a pmapped ``steps.embed_step`` and this host's share of ``config.eval.batch_size``.
+
+  Called as ``extractor(builder, config, mode)(replicated_state, split=...)``; evaluation and the probe
+  a fine-tune starts from (``training.classifier_init``) embed the same way.
+  """
+  p_embed = parallel.pmap_step(functools.partial(steps.embed_step, preprocessing_mode=preprocessing_mode),
+                               donate_state=False)
+  return functools.partial(extract, p_embed, builder=builder, data_config=config.data,
+                           local_batch_size=config.eval.batch_size // jax.process_count())
 
 
 def extract(p_embed: Callable[..., dict], state: Any, builder: tfds.core.DatasetBuilder, split: str,

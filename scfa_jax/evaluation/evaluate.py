@@ -37,8 +37,6 @@ from scfa_jax.evaluation import robustness
 from scfa_jax.evaluation import schema
 from scfa_jax.evaluation import unlabelled
 from scfa_jax.models import scfa
-from scfa_jax.training import parallel
-from scfa_jax.training import steps
 
 RESULTS_FILE = report.RESULTS_FILE
 VIEWS = ('single_view', 'averaged')
@@ -79,10 +77,7 @@ def evaluate(state: Any, builder: tfds.core.DatasetBuilder, config: ml_collectio
   is_writer = jax.process_index() == 0
   logging.info('Evaluating step %d: embedding the %s and %s splits (%d view(s) per test video), then the '
                'protocols.', step, config.data.train_split, config.data.test_split, test_views)
-  p_embed = parallel.pmap_step(functools.partial(steps.embed_step, preprocessing_mode=preprocessing_mode),
-                               donate_state=False)
-  extract = functools.partial(embeddings.extract, p_embed, builder=builder, data_config=config.data,
-                              local_batch_size=config.eval.batch_size // jax.process_count())
+  extract = embeddings.extractor(builder, config, preprocessing_mode)
   train = extract(state, split=config.data.train_split)
   train, labels_entry = _labelled_part(train, config)
   test = _test_views(extract, state, config.data.test_split, num_clips, config.eval.local_views)

@@ -18,11 +18,9 @@ run continues exactly.
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import Any, Optional
 
-import jax
 import ml_collections
 import numpy as np
 import tensorflow_datasets as tfds
@@ -57,10 +55,8 @@ def with_probe_classifier(params: dict[str, Any], probe: heads.LinearProbe, num_
 def fit_probe(state: steps.TrainState, builder: tfds.core.DatasetBuilder, config: ml_collections.ConfigDict, *,
               preprocessing_mode: str, positions: Optional[np.ndarray]) -> heads.LinearProbe:
   """Embeds the train split with ``state``'s (host) encoder and fits the probe on ``positions`` (None = all)."""
-  p_embed = parallel.pmap_step(functools.partial(steps.embed_step, preprocessing_mode=preprocessing_mode),
-                               donate_state=False)
-  train = embeddings.extract(p_embed, parallel.replicate(state), builder, config.data.train_split, config.data,
-                             local_batch_size=config.eval.batch_size // jax.process_count())
+  train = embeddings.extractor(builder, config, preprocessing_mode)(parallel.replicate(state),
+                                                                 split=config.data.train_split)
   features, labels = train['features'], train['label']
   if positions is not None:
     features, labels = features[positions], labels[positions]
