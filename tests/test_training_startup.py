@@ -40,8 +40,9 @@ config.data.update(data_settings)
 if not config.data.fuse_local_views:  # fused samples take no pretext view
   config.loss.pretext.update(arrow_of_time=1.0, speed=1.0, shuffle=1.0)
 builder = tfds.builder('synthetic_motion/tiny', data_dir=data_dir)
+spec = pretext.Spec.from_config(config.loss)
 train = input_pipeline.create_train_dataset(builder, config.data, local_batch_size=8, seed=0, start_step=3,
-                                            keep=np.arange(0, 24, 2), pretext_spec=pretext.Spec.from_config(config.loss))
+                                            keep=np.arange(0, 24, 2), pretext_spec=spec)
 next(iter(train))
 test, _ = input_pipeline.create_eval_dataset(builder, 'test', config.data, local_batch_size=8, num_clips=2)
 next(iter(test))

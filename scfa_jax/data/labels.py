@@ -95,7 +95,8 @@ def split_labels(builder: tfds.core.DatasetBuilder, split: str, frames_key: str)
   """The labels of ``split`` in stored order (one pass that skips decoding the frames)."""
   ds = builder.as_dataset(split=split, shuffle_files=False, decoders={frames_key: tfds.decode.SkipDecoding()},
                           read_config=tfds.ReadConfig(try_autocache=False))
-  return np.fromiter((int(x) for x in ds.map(traced.as_written(lambda ex: ex[LABEL_KEY])).as_numpy_iterator()), np.int64)
+  labels = ds.map(traced.as_written(lambda ex: ex[LABEL_KEY]))
+  return np.fromiter((int(x) for x in labels.as_numpy_iterator()), np.int64)
 
 
 def labelled_positions(builder: tfds.core.DatasetBuilder, config: ml_collections.ConfigDict) -> np.ndarray | None:

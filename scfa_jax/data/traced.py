@@ -5,9 +5,9 @@ parses the Python source of the function and of everything it calls and
 rewrites its control flow before tracing. Ours need none of it: they branch
 with ``tf.where``/``tf.cond`` and loop with ``tf.map_fn`` or over Python
 constants, never with a Python ``if``/``for`` on a tensor. The rewrite cost
-each process 4-6 s of its start on 2 cores (the train pipeline's 23 functions,
-plus evaluation's), more than tracing itself, in every run, evaluation and
-inference tool. Without it a Python ``if`` on a tensor fails at trace time
+each process about 4.5 s of its start on 2 cores (the train pipeline's 23
+functions, 3.5 s; evaluation's, 1 s), more than tracing itself, in every run,
+evaluation and inference tool. Without it a Python ``if`` on a tensor fails at trace time
 (``OperatorNotAllowedInGraphError``) instead of being rewritten: loud, and
 caught by the tests that build each pipeline.
 """

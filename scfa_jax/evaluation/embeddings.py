@@ -32,7 +32,8 @@ def extractor(builder: tfds.core.DatasetBuilder, config: ml_collections.ConfigDi
 
 def extract(p_embed: Callable[..., dict], state: Any, builder: tfds.core.DatasetBuilder, split: str,
             data_config: ml_collections.ConfigDict, *, local_batch_size: int,
-            num_clips: int = 1, num_local_views: int = 0, perturbation: Optional[perturbations.Perturbation] = None) -> dict[str, np.ndarray]:
+            num_clips: int = 1, num_local_views: int = 0,
+            perturbation: Optional[perturbations.Perturbation] = None) -> dict[str, np.ndarray]:
   """Embeds every video of ``split`` in deterministic temporal views.
 
   Args:

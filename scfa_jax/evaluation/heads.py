@@ -133,8 +133,8 @@ def split_clip_ids(builder: tfds.core.DatasetBuilder, split: str, frames_key: st
   """The ``video_id`` of every video of ``split``, in the order evaluation embeds them (files unshuffled)."""
   ds = builder.as_dataset(split=split, shuffle_files=False, decoders={frames_key: tfds.decode.SkipDecoding()},
                           read_config=tfds.ReadConfig(try_autocache=False))
-  return np.asarray([ex['video_id'].decode() for ex in ds.map(traced.as_written(lambda ex: {'video_id': ex['video_id']}))
-                     .as_numpy_iterator()], dtype=str)
+  ids = ds.map(traced.as_written(lambda ex: ex['video_id']))
+  return np.asarray([video_id.decode() for video_id in ids.as_numpy_iterator()], dtype=str)
 
 
 def save(workdir: str, *, meta: dict[str, Any], probe: Optional[LinearProbe] = None,
