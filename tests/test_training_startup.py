@@ -40,17 +40,17 @@ config.data.update(data_settings)
 if not config.data.fuse_local_views:  # fused samples take no pretext view
   config.loss.pretext.update(arrow_of_time=1.0, speed=1.0, shuffle=1.0)
 builder = tfds.builder('synthetic_motion/tiny', data_dir=data_dir)
-spec = pretext.Spec.from_config(config.loss)
+pretext_spec = pretext.Spec.from_config(config.loss)
 train = input_pipeline.create_train_dataset(builder, config.data, local_batch_size=8, seed=0, start_step=3,
-                                            keep=np.arange(0, 24, 2), pretext_spec=spec)
+                                            keep=np.arange(0, 24, 2), pretext_spec=pretext_spec)
 next(iter(train))
 test, _ = input_pipeline.create_eval_dataset(builder, 'test', config.data, local_batch_size=8, num_clips=2)
 next(iter(test))
 heads.split_clip_ids(builder, 'test')
 if not config.data.fuse_local_views:  # inference's frames -> grids, on decoded frames
-  spec = views.ViewSpec(num_clips=2, num_local_views=config.data.num_local_views)
-  views.grid_fn(config.data, spec)(np.zeros([20, 32, 32, 3], np.uint8))
-  views.used_frames_fn(config.data, spec)(20)
+  view_spec = views.ViewSpec(num_clips=2, num_local_views=config.data.num_local_views)
+  views.grid_fn(config.data, view_spec)(np.zeros([20, 32, 32, 3], np.uint8))
+  views.used_frames_fn(config.data, view_spec)(20)
 
 metrics = writer.create_writer(logdir)
 metrics.write_hparams({'learning_rate': 0.5})
@@ -89,9 +89,20 @@ def test_pipelines_are_traced_as_written_and_the_writer_imports_no_keras(tiny_da
   assert any(tag.startswith('_hparams_') for tag in events.summary_metadata)
 
 
-def test_keras_and_tensorboards_keras_callback_still_import_after_the_writer(tmp_path):
-  from scfa_jax import startup  # pylint: disable=g-import-not-at-top
-  startup.import_metric_writers()
-  from tensorboard.plugins.hparams import _keras  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  assert issubclass(_keras.Callback, tf.keras.callbacks.Callback)
+AFTER_THE_WRITER = """
+from scfa_jax import startup
+startup.import_tensorflow()
+startup.import_metric_writers()
+from tensorboard.plugins.hparams import _keras
+import tensorflow as tf
+print(issubclass(_keras.Callback, tf.keras.callbacks.Callback))
+"""
+
+
+def test_keras_and_tensorboards_keras_callback_still_import_after_the_writer():
+  # A fresh process: in a test worker CLU may be imported already, and then no stand-in is ever made.
+  env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''), JAX_PLATFORMS='cpu')
+  done = subprocess.run([sys.executable, '-c', AFTER_THE_WRITER], cwd=ROOT, env=env, capture_output=True, text=True,
+                        timeout=300)
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert done.stdout.strip().splitlines()[-1] == 'True'
