@@ -144,7 +144,8 @@ def make_tiny_config(data_dir: str):
   config.optim.update(learning_rate=3e-3, warmup_epochs=0.5)
   config.train.update(batch_size=8, num_epochs=2, log_every_steps=1)
   config.ckpt.update(every_steps=2, max_to_keep=2)
-  config.eval.update(batch_size=8, knn_k=3)
+  # No figures: matplotlib and t-SNE took 7 of a tiny evaluated run's 27 s. Tests that read figures ask for them.
+  config.eval.update(batch_size=8, knn_k=3, plots=False)
   return config
 
 
@@ -165,7 +166,7 @@ def evaluated_workdir(tiny_data_dir, tmp_path_factory):
   """
   from scfa_jax.training import train  # pylint: disable=g-import-not-at-top
   config = make_tiny_config(tiny_data_dir)
-  config.eval.update(num_test_clips=2, finetune_epochs=1, finetune_learning_rate=1e-3)
+  config.eval.update(num_test_clips=2, finetune_epochs=1, finetune_learning_rate=1e-3, plots=True)
   workdir = str(tmp_path_factory.mktemp('evaluation') / 'run')
   results = train.train_and_evaluate(config, workdir)
   return config, workdir, results

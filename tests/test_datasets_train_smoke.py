@@ -22,7 +22,7 @@ def test_main_builds_hmdb51_from_rar_archives_and_trains(tmp_path):
       'data.data_dir': tmp_path / 'tfds', 'data.grid_rows': 2, 'data.grid_cols': 2, 'data.tile_size': 8,
       'data.shuffle_buffer': 64, 'model.depth': 10, 'model.width': 4, 'model.proj_hidden_dim': 16,
       'model.proj_dim': 8, 'train.batch_size': 8, 'train.max_steps': 2, 'train.log_every_steps': 1,
-      'eval.batch_size': 8, 'eval.knn_k': 3,
+      'eval.batch_size': 8, 'eval.knn_k': 3, 'eval.plots': False,  # figures: tests/test_evaluation_run.py
   }
   command = [sys.executable, '-m', 'scfa_jax.main', '--config=configs/demo.py', f'--workdir={workdir}']
   command += [f'--config.{key}={value}' for key, value in overrides.items()]

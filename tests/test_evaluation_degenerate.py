@@ -173,6 +173,7 @@ def test_a_failing_figure_is_reported_and_the_others_are_drawn(tmp_path, monkeyp
 @pytest.mark.parametrize('weights', ['zero', 'nan'])
 def test_evaluate_writes_results_for_a_collapsed_or_diverged_encoder(tiny_config, tmp_path, weights):
   """Through the real evaluate(): zero weights give constant features (the CI crash), NaN weights NaN features."""
+  tiny_config.eval.plots = True  # the figures are what fails on such features
   workdir = str(tmp_path / 'run')
   os.makedirs(workdir)
   run = train._set_up(tiny_config, workdir, mode='train', allow_config_change=False)  # pylint: disable=protected-access

@@ -123,7 +123,7 @@ def test_the_eval_pipeline_applies_a_perturbation_to_every_grid(tiny_config):
 
 @pytest.mark.slow
 def test_evaluate_writes_the_robustness_report_and_figure(tiny_config, tmp_path):
-  tiny_config.eval.update(robustness=True, num_test_clips=1)
+  tiny_config.eval.update(robustness=True, num_test_clips=1, plots=True)
   workdir = str(tmp_path / 'run')
   os.makedirs(workdir)
   run = train._set_up(tiny_config, workdir, mode='train', allow_config_change=False)  # pylint: disable=protected-access

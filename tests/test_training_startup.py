@@ -1,4 +1,4 @@
-"""What a run's start costs: no AutoGraph rewrite of the pipelines' functions, no Keras for the metric writer.
+"""What a run's start costs: no AutoGraph rewrite of the pipelines' functions, no Keras, no matplotlib until a figure.
 
 Both are checked in a fresh process, because AutoGraph keeps what it rewrote and Keras stays imported for the
 rest of a test worker's life.
@@ -32,6 +32,7 @@ from scfa_jax.data import input_pipeline
 from scfa_jax.data import pretext
 from scfa_jax.evaluation import heads
 from scfa_jax.inference import views
+from scfa_jax.training import train as unused_train  # as scfa_jax.main does: matplotlib waits for a figure
 from scfa_jax.training import writer
 
 data_dir, logdir, data_settings = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
@@ -57,7 +58,7 @@ metrics.write_hparams({'learning_rate': 0.5})
 metrics.write_scalars(1, {'train_loss': 2.0})
 metrics.close()
 print(json.dumps({'converted': sorted(c for c in converted if c.startswith('scfa_jax')),
-                  'heavy': sorted(m for m in ('keras', 'sklearn') if m in sys.modules)}))
+                  'heavy': sorted(m for m in ('keras', 'sklearn', 'matplotlib') if m in sys.modules)}))
 """
 
 

@@ -26,6 +26,7 @@ from scfa_jax.data import balanced
 from scfa_jax.data import labels as labels_lib
 from scfa_jax.data import perturbations
 from scfa_jax.data import pretext
+from scfa_jax.data import records
 from scfa_jax.data import sampling
 from scfa_jax.data import traced
 from scfa_jax.data import views
@@ -222,12 +223,7 @@ def process_splits(builder: tfds.core.DatasetBuilder, split: str, num_processes:
 def _read(builder: tfds.core.DatasetBuilder, split: str, data_config: ml_collections.ConfigDict) -> tf.data.Dataset:
   """The still-encoded frames and label of each video (other features are dropped before caching)."""
   key = data_config.frames_key
-  ds = builder.as_dataset(
-      split=split,
-      shuffle_files=False,  # file order fixed; shuffling is seeded below
-      decoders={key: tfds.decode.SkipDecoding()},
-      read_config=tfds.ReadConfig(try_autocache=False),
-  )
+  ds = records.read_undecoded(builder, split, key)  # file order fixed; shuffling is seeded below
   if labels_lib.has_labels(builder.info):
     return ds.map(traced.as_written(lambda ex: {key: ex[key], 'label': ex['label']}))
   return ds.map(traced.as_written(lambda ex: {key: ex[key], 'label': tf.constant(labels_lib.UNLABELLED, tf.int64)}))

@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from scfa_jax import errors
+from scfa_jax.data import records
 from scfa_jax.data import traced
 
 LABEL_KEY = 'label'
@@ -93,9 +94,7 @@ def fraction_problems(fraction: float, class_counts: Mapping[Any, int], *, datas
 
 def split_labels(builder: tfds.core.DatasetBuilder, split: str, frames_key: str) -> np.ndarray:
   """The labels of ``split`` in stored order (one pass that skips decoding the frames)."""
-  ds = builder.as_dataset(split=split, shuffle_files=False, decoders={frames_key: tfds.decode.SkipDecoding()},
-                          read_config=tfds.ReadConfig(try_autocache=False))
-  labels = ds.map(traced.as_written(lambda ex: ex[LABEL_KEY]))
+  labels = records.read_undecoded(builder, split, frames_key).map(traced.as_written(lambda ex: ex[LABEL_KEY]))
   return np.fromiter((int(x) for x in labels.as_numpy_iterator()), np.int64)
 
 

@@ -24,13 +24,11 @@ from scfa_jax.data import input_pipeline
 from scfa_jax.data import labels as labels_lib
 from scfa_jax.evaluation import compute
 from scfa_jax.evaluation import embeddings
-from scfa_jax.evaluation import figures
 from scfa_jax.evaluation import finetune as finetune_lib
 from scfa_jax.evaluation import heads as heads_lib
 from scfa_jax.evaluation import knn
 from scfa_jax.evaluation import linear_probe
 from scfa_jax.evaluation import metrics
-from scfa_jax.evaluation import plots
 from scfa_jax.evaluation import report
 from scfa_jax.evaluation import retrieval
 from scfa_jax.evaluation import robustness
@@ -137,6 +135,8 @@ def evaluate(state: Any, builder: tfds.core.DatasetBuilder, config: ml_collectio
     writer.write_scalars(step, report.eval_scalars(results))
     writer.flush()
   if is_writer and config.eval.plots:
+    # Imported here: matplotlib's figure machinery is 0.6 s of every command's start on 2 cores, drawn or not.
+    from scfa_jax.evaluation import figures  # pylint: disable=g-import-not-at-top
     results['figures'], errors = figures.write_figures(figures.FigureInputs(
         results=results, test_features=test['features']['single_view'], test_labels=labels, workdir=workdir,
         finetune_dir=finetune_dir, pretrain_name=config.loss.name, builder=builder, config=config,
@@ -276,7 +276,7 @@ def _score(name: str, compute, problem: Optional[str] = None) -> Entry:
 def _non_finite(what: str, arrays: dict[str, Optional[np.ndarray]]) -> Optional[str]:
   """Why ``arrays`` cannot be scored (rows with NaN/Inf), or None."""
   for split, x in arrays.items():
-    problem = None if x is None or len(x) == 0 else plots.non_finite_rows(x, split, what)
+    problem = None if x is None or len(x) == 0 else metrics.non_finite_rows(x, split, what)
     if problem:
       return f'{problem}: the encoder diverged'
   return None

@@ -17,6 +17,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from scfa_jax.evaluation import gallery
+from scfa_jax.evaluation import metrics
 from scfa_jax.evaluation import plots
 from scfa_jax.evaluation import robustness
 from scfa_jax.evaluation import schema
@@ -72,7 +73,8 @@ def _training_curves(inputs: FigureInputs, path: str) -> None:
 def _retrieval_examples(inputs: FigureInputs, path: str) -> None:
   if inputs.builder is None or inputs.train_features is None or not len(inputs.train_features):
     raise FigureSkipped('no train split to retrieve from')
-  problem = plots.non_finite_rows(inputs.train_features, 'train') or plots.non_finite_rows(inputs.test_features, 'test')
+  problem = (metrics.non_finite_rows(inputs.train_features, 'train')
+             or metrics.non_finite_rows(inputs.test_features, 'test'))
   if problem:
     raise plots.DegenerateInputError(problem)
   gallery.write(inputs.builder, inputs.config, train_features=inputs.train_features,

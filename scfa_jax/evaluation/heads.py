@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from scfa_jax import errors
+from scfa_jax.data import records
 from scfa_jax.data import traced
 from scfa_jax.evaluation import knn
 
@@ -131,9 +132,7 @@ def heads_dir(workdir: str) -> str:
 
 def split_clip_ids(builder: tfds.core.DatasetBuilder, split: str, frames_key: str = 'frames') -> np.ndarray:
   """The ``video_id`` of every video of ``split``, in the order evaluation embeds them (files unshuffled)."""
-  ds = builder.as_dataset(split=split, shuffle_files=False, decoders={frames_key: tfds.decode.SkipDecoding()},
-                          read_config=tfds.ReadConfig(try_autocache=False))
-  ids = ds.map(traced.as_written(lambda ex: ex['video_id']))
+  ids = records.read_undecoded(builder, split, frames_key).map(traced.as_written(lambda ex: ex['video_id']))
   return np.asarray([video_id.decode() for video_id in ids.as_numpy_iterator()], dtype=str)
 
 

@@ -1,4 +1,4 @@
-"""Classification metrics of predicted labels: top-1, per-class accuracy, confusion matrix.
+"""Classification metrics of predicted labels: top-1, per-class accuracy, confusion matrix; non-finite features.
 
 Pure numpy functions of (labels, predictions), shared by every protocol so that
 the linear probe, kNN and the classifiers are scored identically.
@@ -7,6 +7,12 @@ the linear probe, kNN and the classifiers are scored identically.
 from __future__ import annotations
 
 import numpy as np
+
+
+def non_finite_rows(features: np.ndarray, split: str, what: str = 'features') -> str | None:
+  """Why ``features`` [N, ...] cannot be scored or drawn (rows with NaN/Inf), or None."""
+  bad = int((~np.isfinite(np.asarray(features, np.float64)).reshape(len(features), -1).all(axis=1)).sum())
+  return f'{bad} of {len(features)} {split} videos have non-finite (NaN/Inf) {what}' if bad else None
 
 
 def top1(labels: np.ndarray, predictions: np.ndarray) -> float:

@@ -16,6 +16,8 @@ from matplotlib.figure import Figure
 from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.util import tensor_util
 
+from scfa_jax.evaluation import metrics
+
 Curve = tuple[np.ndarray, np.ndarray]  # (steps, values)
 
 
@@ -45,12 +47,6 @@ class DegenerateInputError(ValueError):
 MIN_TSNE_POINTS = 3
 
 
-def non_finite_rows(features: np.ndarray, split: str, what: str = 'features') -> str | None:
-  """Why ``features`` [N, ...] cannot be drawn or scored (rows with NaN/Inf), or None."""
-  bad = int((~np.isfinite(np.asarray(features, np.float64)).reshape(len(features), -1).all(axis=1)).sum())
-  return f'{bad} of {len(features)} {split} videos have non-finite (NaN/Inf) {what}' if bad else None
-
-
 def tsne_input(features: np.ndarray) -> np.ndarray:
   """Centres and rescales ``features`` [N, D] for t-SNE, or raises DegenerateInputError saying why it cannot run.
 
@@ -65,7 +61,7 @@ def tsne_input(features: np.ndarray) -> np.ndarray:
     raise DegenerateInputError(f'features must be [N, D], got shape {features.shape}')
   if len(features) < MIN_TSNE_POINTS:
     raise DegenerateInputError(f'{len(features)} test video(s); the map needs at least {MIN_TSNE_POINTS}')
-  problem = non_finite_rows(features, 'test')
+  problem = metrics.non_finite_rows(features, 'test')
   if problem:
     raise DegenerateInputError(problem)
   centred = features - features.mean(axis=0)
