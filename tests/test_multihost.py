@@ -57,7 +57,8 @@ def _env(devices: int, **extra) -> dict:
 def _flags(data_dir: str, workdir, max_steps: int, evaluate: bool) -> list[str]:
   return [f'--config={os.path.join(ROOT, "tests", "multihost_config.py")}:{data_dir}', f'--workdir={workdir}',
           f'--config.train.max_steps={max_steps}', '--config.ckpt.max_to_keep=3',
-          f'--config.eval.after_training={evaluate}', f'--config.eval.plots={evaluate}', '--config.eval.num_test_clips=1']
+          f'--config.eval.after_training={evaluate}', f'--config.eval.plots={evaluate}',
+          '--config.eval.num_test_clips=1']
 
 
 def _start(args: list[str], env: dict, log) -> subprocess.Popen:

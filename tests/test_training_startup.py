@@ -1,7 +1,7 @@
 """What a run's start costs: no AutoGraph rewrite of the pipelines' functions, no Keras, no matplotlib until a figure.
 
-Both are checked in a fresh process, because AutoGraph keeps what it rewrote and Keras stays imported for the
-rest of a test worker's life.
+Each is checked in a fresh process, because AutoGraph keeps what it rewrote and Keras and matplotlib stay imported
+for the rest of a test worker's life.
 """
 
 import json
