@@ -62,12 +62,17 @@ print(json.dumps({'converted': sorted(c for c in converted if c.startswith('scfa
 """
 
 
-def _start(tiny_data_dir, logdir, data_settings: dict) -> dict:
+def _last_line_of_a_fresh_process(script: str, *args: str) -> str:
+  """Runs ``script`` in a new Python process (nothing imported yet) and returns its last line of output."""
   env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''), JAX_PLATFORMS='cpu')
-  done = subprocess.run([sys.executable, '-c', START, tiny_data_dir, str(logdir), json.dumps(data_settings)],
-                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+  done = subprocess.run([sys.executable, '-c', script, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                        timeout=300)
   assert done.returncode == 0, done.stderr[-3000:]
-  return json.loads(done.stdout.strip().splitlines()[-1])
+  return done.stdout.strip().splitlines()[-1]
+
+
+def _start(tiny_data_dir, logdir, data_settings: dict) -> dict:
+  return json.loads(_last_line_of_a_fresh_process(START, tiny_data_dir, str(logdir), json.dumps(data_settings)))
 
 
 @pytest.mark.slow(seconds=12)
@@ -102,8 +107,4 @@ print(issubclass(_keras.Callback, tf.keras.callbacks.Callback))
 
 def test_keras_and_tensorboards_keras_callback_still_import_after_the_writer():
   # A fresh process: in a test worker CLU may be imported already, and then no stand-in is ever made.
-  env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''), JAX_PLATFORMS='cpu')
-  done = subprocess.run([sys.executable, '-c', AFTER_THE_WRITER], cwd=ROOT, env=env, capture_output=True, text=True,
-                        timeout=300)
-  assert done.returncode == 0, done.stderr[-3000:]
-  assert done.stdout.strip().splitlines()[-1] == 'True'
+  assert _last_line_of_a_fresh_process(AFTER_THE_WRITER) == 'True'
