@@ -25,8 +25,8 @@ import jax
 import ml_collections
 import numpy as np
 import tensorflow as tf
-from clu import metric_writers
 
+from scfa_jax import startup
 from scfa_jax.bench import clips
 from scfa_jax.bench import pipeline
 from scfa_jax.data import input_pipeline
@@ -79,7 +79,7 @@ def run(config: ml_collections.ConfigDict, build_step: Any, *, batch: int) -> di
 
     workdir = tempfile.mkdtemp(prefix='scfa_e2e_run_')
     manager = checkpointing.create_manager(workdir, ml_collections.ConfigDict({'max_to_keep': 1}))
-    writer = metric_writers.create_default_writer(workdir, just_logging=True)
+    writer = startup.import_metric_writers().create_default_writer(workdir, just_logging=True)  # without Keras
     num_steps = _E2E_STEPS.value
     start = time.perf_counter()
     loop.fit(state, timed_step, dp.prefetch_to_device(host, config.data.prefetch_to_device), start_step=0,
