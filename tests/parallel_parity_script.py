@@ -24,7 +24,7 @@ from scfa_jax.training import train
 def main():
   queue_size = int(next((a.split('=')[1] for a in sys.argv[1:] if a.startswith('--queue_size=')), 0))
   config = base_config.get_config()
-  config.model.update(depth=18, width=4, proj_hidden_dim=16, proj_dim=8, sync_batch_norm=True)
+  config.model.update(depth=10, width=4, proj_hidden_dim=16, proj_dim=8, sync_batch_norm=True)
   config.optim.learning_rate = 1e-4
   num_devices = jax.local_device_count()
   global_batch = 2 * num_devices
