@@ -10,6 +10,15 @@ from __future__ import annotations
 import ml_collections
 from ml_collections import config_dict
 
+# The values enumerated fields take. They live with the schema, which imports neither TensorFlow nor JAX, so that
+# ``main`` refuses a bad value in about a second instead of after seconds of imports; the modules that implement
+# them take their names from here (ResNet depths: models.resnet.DEPTHS has one entry per depth listed here).
+SAMPLING_METHODS = ('segment', 'random_sorted', 'uniform')  # data.train_sampling, data.eval_sampling
+RESNET_DEPTHS = (10, 18, 34, 50, 101, 152)  # model.depth
+RESNET_VARIANTS = ('v1.5', 'v1')  # model.variant
+MOMENTUM_SCHEDULES = ('constant', 'cosine')  # model.momentum_schedule
+FUSIONS = ('concat', 'attention')  # model.fusion
+
 
 def get_config() -> ml_collections.ConfigDict:
   """The paper's recipe: ResNet-50, 16 frames at 56 px in a 4x4 grid, SupCon t=0.07."""

@@ -8,8 +8,11 @@ wrong types; this module checks values. Fields another module adds later are
 checked only when present.
 
 Import direction: this module sits above ``data`` and ``models`` (it reads
-their constants and ``views.local_grid_spec``); nothing under ``data`` imports
-it, the input pipeline (which builds on ``data``) calls it.
+the allowed values from ``scfa_jax.config`` and ``layout.local_grid_spec``);
+nothing under ``data`` imports it, the input pipeline (which builds on
+``data``) calls it. It imports neither TensorFlow nor JAX (the dataset checks
+import the labels module when they run, once a dataset is open), so ``main``
+checks a config before those imports: a bad value is refused in about a second.
 """
 
 from __future__ import annotations
@@ -19,14 +22,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 import ml_collections
 
+from scfa_jax import config as base_config
 from scfa_jax import errors
-from scfa_jax.data import labels as labels_lib
+from scfa_jax.data import layout
 from scfa_jax.data import preprocessing
-from scfa_jax.data import sampling
-from scfa_jax.data import views
-from scfa_jax.models import fusion
-from scfa_jax.models import resnet
-from scfa_jax.training import momentum
 
 # A 1x1 "grid" is the single-frame baseline (configs/demo_single_frame.py); 8x8 = 64 frames per view,
 # 4x the paper's 16, is where one view's decode and the grid image's memory stop being practical.
@@ -85,9 +84,9 @@ RULES: tuple[Rule, ...] = (
     between('data.grid_rows', GRID_MIN, GRID_MAX),
     between('data.grid_cols', GRID_MIN, GRID_MAX),
     at_least('data.tile_size', 1),
-    one_of('data.train_sampling', sampling.METHODS),
+    one_of('data.train_sampling', base_config.SAMPLING_METHODS),
     Rule('data.view_span', _range_pair(0.0, 1.0), '(min, max) with 0 < min <= max <= 1'),
-    one_of('data.eval_sampling', sampling.METHODS),
+    one_of('data.eval_sampling', base_config.SAMPLING_METHODS),
     at_least('data.shuffle_buffer', 1),
     one_of('data.preprocessing', ('auto',) + tuple(preprocessing.MODES)),
     at_least('data.prefetch_to_device', 0),
@@ -107,19 +106,19 @@ RULES: tuple[Rule, ...] = (
     between('data.augment.contrast', 0.0, 1.0),
     between('data.augment.saturation', 0.0, 1.0),
     between('data.augment.hue', 0.0, 0.5),
-    one_of('model.depth', tuple(sorted(resnet.DEPTHS))),
+    one_of('model.depth', base_config.RESNET_DEPTHS),
     at_least('model.width', 1),
-    one_of('model.variant', resnet.VARIANTS),
+    one_of('model.variant', base_config.RESNET_VARIANTS),
     between('model.bn_momentum', 0.0, 1.0, open_high=True),
     one_of('model.dtype', DTYPES),
     between('model.momentum', 0.0, 1.0, open_high=True),
-    one_of('model.momentum_schedule', momentum.SCHEDULES),
+    one_of('model.momentum_schedule', base_config.MOMENTUM_SCHEDULES),
     at_least('model.proj_hidden_dim', 1),
     at_least('model.proj_dim', 1),
     at_least('model.classifier_hidden_dim', 0),
     one_of('model.classifier_init', CLASSIFIER_INITS),
     one_of('model.per_frame', (False, True)),
-    one_of('model.fusion', fusion.FUSIONS),
+    one_of('model.fusion', base_config.FUSIONS),
     one_of('model.separate_pathways', (False, True)),
     one_of('loss.name', LOSSES),
     one_of('loss.positives', POSITIVES),
@@ -178,16 +177,16 @@ def _problem(field: str, value: Any, allowed: str) -> str:
   return f'config.{field}={value!r} is not allowed: expected {allowed}.'
 
 
-def problems(config: ml_collections.ConfigDict, *, device_count: int) -> list[str]:
+def problems(config: ml_collections.ConfigDict, *, device_count: int | None) -> list[str]:
   """One line per field whose value cannot work (empty when the config is fine).
 
   Args:
     config: the full run config (``scfa_jax/config.py``).
     device_count: devices of all hosts (``jax.device_count()``), which the
-      global batch sizes are split over.
+      global batch sizes are split over; None (before JAX starts) skips that check.
   """
   found = _rule_problems(config, RULES) + _combination_problems(config)
-  for field in ('train.batch_size', 'eval.batch_size'):
+  for field in ('train.batch_size', 'eval.batch_size') if device_count else ():
     _, value = _get(config, field)
     if isinstance(value, int) and value >= 1 and value % device_count:
       found.append(_problem(field, value, f'a multiple of the {device_count} devices (it is split over them)'))
@@ -199,7 +198,7 @@ def _combination_problems(config: ml_collections.ConfigDict) -> list[str]:
   found = []
   if _get(config, 'data.num_local_views')[1] or _get(config, 'eval.local_views')[1]:
     try:
-      views.local_grid_spec(config.data)
+      layout.local_grid_spec(config.data)
     except ValueError as e:  # its message names the fields and what would fit
       found.append(str(e))
   queue_size = _get(config, 'loss.queue_size')[1]
@@ -322,7 +321,7 @@ def _rule_problems(config: ml_collections.ConfigDict, rules: Sequence[Rule]) -> 
   return found
 
 
-def validate(config: ml_collections.ConfigDict, *, device_count: int) -> None:
+def validate(config: ml_collections.ConfigDict, *, device_count: int | None) -> None:
   """Raises :class:`errors.ConfigError` listing every bad field (one line each)."""
   _raise_if(problems(config, device_count=device_count))
 
@@ -344,6 +343,7 @@ def dataset_problems(config: ml_collections.ConfigDict, split_sizes: Mapping[str
     dataset: its full name, for the message.
     process_count: hosts; each needs a full local batch of its share of the train split.
   """
+  from scfa_jax.data import labels as labels_lib  # pylint: disable=g-import-not-at-top  # TF: a dataset is open by now
   found = []
   if config.data.frames_key not in feature_names:
     found.append(_problem('data.frames_key', config.data.frames_key,
@@ -364,6 +364,7 @@ def dataset_problems(config: ml_collections.ConfigDict, split_sizes: Mapping[str
 
 def _label_problems(config: ml_collections.ConfigDict, feature_names: Sequence[str], *, dataset: str) -> list[str]:
   """A dataset without labels (no 'label' feature) trains only with a loss that reads none."""
+  from scfa_jax.data import labels as labels_lib  # pylint: disable=g-import-not-at-top  # as in dataset_problems
   if labels_lib.LABEL_KEY in feature_names:
     return []
   found = []

@@ -13,13 +13,16 @@ listing files, without a traceback. The logic lives in importable libraries
 """
 
 import sys
+from typing import NoReturn
 
 from absl import app
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from scfa_jax import config_validation
 from scfa_jax import console
+from scfa_jax import errors
 from scfa_jax.training import distributed
 
 FLAGS = flags.FLAGS
@@ -64,6 +67,10 @@ def main(argv: list[str]) -> None:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   # Before TensorFlow is imported: its C++ log level is read once, at import.
   console.configure(verbose=console.is_verbose(FLAGS.verbosity), filter_native_stderr=True)
+  try:  # the config's values, before seconds of TensorFlow and JAX imports (batch sizes wait for the device count)
+    config_validation.validate(FLAGS.config, device_count=None)
+  except errors.UserError as e:
+    _refuse(e)
   from scfa_jax import startup as quick_start  # pylint: disable=g-import-not-at-top
   tf = quick_start.import_tensorflow()  # without its eager import of all of Keras (seconds; nothing here needs it)
   tf.config.set_visible_devices([], 'GPU')  # tf.data only; keep the GPUs for JAX.
@@ -72,7 +79,6 @@ def main(argv: list[str]) -> None:
   import jax  # pylint: disable=g-import-not-at-top
   distributed.initialize(distributed=FLAGS.distributed, coordinator_address=FLAGS.coordinator_address,
                          num_processes=FLAGS.num_processes, process_id=FLAGS.process_id)
-  from scfa_jax import errors  # pylint: disable=g-import-not-at-top
   from scfa_jax.training import train  # pylint: disable=g-import-not-at-top
   from scfa_jax.training import preemption  # pylint: disable=g-import-not-at-top
   from scfa_jax.training import startup  # pylint: disable=g-import-not-at-top
@@ -87,9 +93,14 @@ def main(argv: list[str]) -> None:
   except preemption.TrainingInterrupted as e:  # saved; not an error: one line, exit 128 + signal
     print(f'{sys.argv[0]}: {e}', file=sys.stderr)
     sys.exit(e.exit_code)
-  except errors.UserError as e:  # a mistake the message says how to fix, not a bug: no traceback
-    print(f'{sys.argv[0]}: error: {e}', file=sys.stderr)
-    sys.exit(e.exit_code)
+  except errors.UserError as e:
+    _refuse(e)
+
+
+def _refuse(error: errors.UserError) -> NoReturn:
+  """A mistake the message says how to fix, not a bug: one line (or a short block), no traceback."""
+  print(f'{sys.argv[0]}: error: {error}', file=sys.stderr)
+  sys.exit(error.exit_code)
 
 
 if __name__ == '__main__':

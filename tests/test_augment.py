@@ -8,10 +8,11 @@ import tensorflow as tf
 from scfa_jax import config as base_config
 from scfa_jax import config_validation
 from scfa_jax.data import augment
+from scfa_jax.data import layout
 from scfa_jax.data import views
 from scfa_jax.datasets import common
 
-SPEC = views.GridSpec(rows=4, cols=4, tile_size=16)
+SPEC = layout.GridSpec(rows=4, cols=4, tile_size=16)
 
 
 def _aug(**on) -> ml_collections.ConfigDict:

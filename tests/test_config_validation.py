@@ -95,6 +95,7 @@ def test_grid_limits_keep_the_single_frame_baseline():
 def test_batch_sizes_must_split_over_the_devices():
   config = _config(**{'train.batch_size': 12, 'eval.batch_size': 20})
   assert config_validation.problems(config, device_count=4) == []
+  assert config_validation.problems(config, device_count=None) == []  # main's first check: before JAX counts them
   found = config_validation.problems(config, device_count=8)
   assert found == ['config.train.batch_size=12 is not allowed: expected a multiple of the 8 devices (it is split '
                    'over them).',
@@ -224,3 +225,14 @@ def test_finetune_folders_are_keyed_by_their_settings():
     other = _config(**{'eval.finetune_epochs': 1, 'eval.finetune_learning_rate': 1e-3, field: value})
     assert finetune.run_dir('/w', 6, other) != folder, field
   assert finetune.run_dir('/w', 7, base) != folder
+
+
+def test_the_allowed_values_are_what_the_implementations_accept():
+  """config_validation reads them from the config schema (no TF or JAX): each implementation must agree."""
+  from scfa_jax.data import sampling  # pylint: disable=g-import-not-at-top
+  from scfa_jax.models import fusion  # pylint: disable=g-import-not-at-top
+  from scfa_jax.models import resnet  # pylint: disable=g-import-not-at-top
+  from scfa_jax.training import momentum  # pylint: disable=g-import-not-at-top
+  assert tuple(sorted(resnet.DEPTHS)) == base_config.RESNET_DEPTHS
+  assert (sampling.METHODS, resnet.VARIANTS, momentum.SCHEDULES, fusion.FUSIONS) == (
+      base_config.SAMPLING_METHODS, base_config.RESNET_VARIANTS, base_config.MOMENTUM_SCHEDULES, base_config.FUSIONS)

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from scfa_jax import datasets
 from scfa_jax.data import input_pipeline
+from scfa_jax.data import layout
 from scfa_jax.data import views
 from scfa_jax.datasets import common
 from tests.conftest import make_tiny_config
@@ -39,7 +40,7 @@ def test_frames_stored_at_the_tile_size_are_tiled_untouched():
   rng = np.random.default_rng(0)
   frames = [rng.integers(0, 255, (30, 40, 3), dtype=np.uint8) for _ in range(6)]
   encoded = common.encode_frames(frames, shorter_side=8)  # the default format: 8x8 squares
-  spec = views.GridSpec(rows=2, cols=2, tile_size=8)
+  spec = layout.GridSpec(rows=2, cols=2, tile_size=8)
   indices = tf.constant([[0, 2, 3, 5], [1, 1, 4, 4]], tf.int32)
   grids = views.make_views(tf.constant(encoded), indices, spec).numpy()
   decoded = [tf.io.decode_jpeg(e).numpy() for e in encoded]
@@ -55,7 +56,7 @@ def test_other_stored_sizes_are_resized_to_the_tile(keep_aspect):
   frame = np.full((48, 64, 3), 200, np.uint8)
   encoded = common.encode_frames([frame] * 4, shorter_side=24, keep_aspect=keep_aspect)
   assert tf.io.decode_jpeg(encoded[0]).shape == ((24, 32, 3) if keep_aspect else (24, 24, 3))
-  spec = views.GridSpec(rows=2, cols=2, tile_size=10)
+  spec = layout.GridSpec(rows=2, cols=2, tile_size=10)
   grids = views.make_views(tf.constant(encoded), tf.constant([[0, 1, 2, 3]], tf.int32), spec).numpy()
   assert grids.shape == (1, 20, 20, 3) and np.abs(grids.astype(int) - 200).max() <= 2
 

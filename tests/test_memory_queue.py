@@ -37,7 +37,9 @@ def test_queue_is_the_same_on_eight_devices_as_on_one():
   assert proc.returncode == 0, proc.stderr[-4000:]
   result = json.loads(proc.stdout.strip().splitlines()[-1])
   assert result['queue_filled'] == 64  # 2 steps x 16 videos x 2 views, of 80 entries
-  assert result['queue_max_abs_diff'] < 1e-5, result  # same entries, same order
+  # Same entries, same order: the unit-length projections differ by float32 sums in another order (1.1e-5 measured
+  # at ResNet-10); a wrong or misordered entry differs by ~0.1-1.
+  assert result['queue_max_abs_diff'] < 3e-5, result
   assert result['params_max_abs_diff'] < 1e-5, result  # the second step used the queue identically
   assert abs(result['loss_multi'] - result['loss_single']) < 1e-5, result
 

@@ -6,8 +6,8 @@ import tensorflow as tf
 
 from scfa_jax import datasets
 from scfa_jax.data import input_pipeline
+from scfa_jax.data import layout
 from scfa_jax.data import sampling
-from scfa_jax.data import views
 from scfa_jax.datasets import common
 from tests.conftest import make_tiny_config
 
@@ -64,7 +64,7 @@ def _data_config(**overrides):
 
 def test_local_grid_keeps_the_global_image_shape():
   config = _data_config(local_grid=2)
-  local, glob = views.local_grid_spec(config), views.GridSpec.from_config(config)
+  local, glob = layout.local_grid_spec(config), layout.GridSpec.from_config(config)
   assert (local.rows, local.cols, local.tile_size) == (2, 2, 8)
   assert local.image_shape == glob.image_shape == (16, 16, 3)
 
@@ -186,7 +186,7 @@ def test_demo_multiscale_config_adds_one_local_view_of_the_demos_image_size():
   from configs import demo, demo_multiscale  # pylint: disable=g-import-not-at-top
   config, base = demo_multiscale.get_config(), demo.get_config()
   assert input_pipeline.view_counts(config.data) == (2, 1)
-  assert views.local_grid_spec(config.data).image_shape == views.GridSpec.from_config(config.data).image_shape
+  assert layout.local_grid_spec(config.data).image_shape == layout.GridSpec.from_config(config.data).image_shape
   assert (config.train.batch_size, config.train.num_epochs) == (base.train.batch_size, base.train.num_epochs)
 
 

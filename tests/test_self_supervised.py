@@ -19,6 +19,7 @@ from scfa_jax import config as base_config
 from scfa_jax import config_validation
 from scfa_jax import errors
 from scfa_jax import losses
+from scfa_jax.data import layout
 from scfa_jax.data import pretext
 from scfa_jax.data import sampling
 from scfa_jax.data import views
@@ -185,13 +186,13 @@ def _solid_video(num_frames: int) -> tf.Tensor:
   return tf.cast(tf.range(num_frames)[:, None, None, None] * tf.ones((1, 4, 4, 3), tf.int32), tf.uint8)
 
 
-def _tile_frames(grid: tf.Tensor, spec: views.GridSpec) -> list[int]:
+def _tile_frames(grid: tf.Tensor, spec: layout.GridSpec) -> list[int]:
   tiles = tf.reshape(grid, (spec.rows, spec.tile_size, spec.cols, spec.tile_size, 3))
   return [int(x) for x in tf.reshape(tf.transpose(tiles, (0, 2, 1, 3, 4))[..., 0, 0, 0], [-1])]
 
 
 def test_a_reversed_view_shows_the_clean_views_tiles_in_reverse_order():
-  spec, video = views.GridSpec(2, 3, 4), _solid_video(30)
+  spec, video = layout.GridSpec(2, 3, 4), _solid_video(30)
   clean = sampling.segment_indices(30, spec.num_frames, tf.constant([1, 2], tf.int64))
   grids = views.make_views(video, tf.stack([clean, pretext.reverse(clean)]), spec)
   assert _tile_frames(grids[1], spec) == _tile_frames(grids[0], spec)[::-1]

@@ -1,15 +1,20 @@
 """User mistakes through the real command line: exit code, a message naming the field or file, no traceback.
 
-The cases refused before any dataset is built run in a few seconds each (most
-of it importing TF and JAX); the others build or train as little as they can.
+Bad config values are refused in about a second, before TensorFlow and JAX
+import; the cases refused once a dataset is looked up take a few seconds
+(most of it those imports); the others build or train as little as they can.
 """
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
 from scfa_jax.models import pretrained
 from scfa_jax.training import workdir_config
+from tests.test_main import ROOT
 from tests.test_main import run_main
 from tests.conftest import host_devices
 
@@ -40,6 +45,29 @@ def test_a_bad_value_exits_2_before_anything_is_written(tmp_path, override, expe
   _assert_user_error(run_main(DEMO, f'--workdir={workdir}', override), 2, expected)
   if 'data.name' not in override:  # an unknown dataset is found while looking it up, after the checks
     assert not workdir.exists()
+
+
+# main's entry point as ``python -m`` runs it, reporting afterwards which heavy modules it had imported.
+RUN_MAIN_AND_LIST_IMPORTS = """
+import runpy, sys
+sys.argv = ['scfa_jax/main.py'] + sys.argv[1:]
+try:
+  runpy.run_module('scfa_jax.main', run_name='__main__', alter_sys=True)
+finally:
+  print(sorted(m for m in ('tensorflow', 'jax', 'flax') if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize('override,expected', [
+    ('--config.eval.knn_k=0', 'config.eval.knn_k=0 is not allowed: expected >= 1'),  # a rule
+    ('--config.data.fuse_local_views=True', 'config.data.num_local_views=0: set it >= 1'),  # a combination
+])
+def test_a_bad_value_is_refused_before_tensorflow_and_jax_are_imported(tmp_path, override, expected):
+  proc = subprocess.run([sys.executable, '-c', RUN_MAIN_AND_LIST_IMPORTS, DEMO, f'--workdir={tmp_path / "run"}',
+                         override], cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True, text=True,
+                        timeout=120)
+  _assert_user_error(proc, 2, expected)
+  assert proc.stdout.strip() == '[]', proc.stdout  # refused in about a second, not after TF's and JAX's imports
 
 
 @pytest.mark.slow

@@ -24,6 +24,7 @@ import tensorflow_datasets as tfds
 from scfa_jax import config_validation
 from scfa_jax.data import balanced
 from scfa_jax.data import labels as labels_lib
+from scfa_jax.data import layout
 from scfa_jax.data import perturbations
 from scfa_jax.data import pretext
 from scfa_jax.data import records
@@ -31,7 +32,7 @@ from scfa_jax.data import sampling
 from scfa_jax.data import traced
 from scfa_jax.data import views
 
-GridSpec = views.GridSpec  # Re-exported: callers size models from the pipeline's grid.
+GridSpec = layout.GridSpec  # Re-exported: callers size models from the pipeline's grid.
 
 
 def _view_seeds(seed: tf.Tensor, num_views: int) -> tf.Tensor:
@@ -53,7 +54,7 @@ def _maybe_shuffle_frames(indices: tf.Tensor, seeds: tf.Tensor, data_config: ml_
 def _local_runs(num_frames: tf.Tensor, seeds: tf.Tensor, data_config: ml_collections.ConfigDict, *,
                 training: bool) -> tf.Tensor:
   """[L, n] frame indices of the local views, one run per seed, before any shuffling (see :func:`_local_views`)."""
-  spec = views.local_grid_spec(data_config)
+  spec = layout.local_grid_spec(data_config)
   count = seeds.shape[0]
   return tf.stack([
       sampling.local_run_indices(num_frames, spec.num_frames, data_config.local_frames_stride, seeds[v])
@@ -65,13 +66,13 @@ def _local_runs(num_frames: tf.Tensor, seeds: tf.Tensor, data_config: ml_collect
 
 def _local_views(encoded: tf.Tensor, seeds: tf.Tensor, data_config: ml_collections.ConfigDict, *,
                  training: bool) -> tf.Tensor:
-  """One local grid per seed (``views.local_grid_spec``): a short run of frames tiled at higher detail.
+  """One local grid per seed (``layout.local_grid_spec``): a short run of frames tiled at higher detail.
 
   Training draws each run's start from its seed and augments as the global
   views do; evaluation places run l of L at (l + 0.5) / L of the video, without
   augmentation. The seeds also drive the shuffled-frames baseline.
   """
-  spec = views.local_grid_spec(data_config)
+  spec = layout.local_grid_spec(data_config)
   runs = _maybe_shuffle_frames(_local_runs(tf.shape(encoded)[0], seeds, data_config, training=training), seeds,
                                data_config)
   if training:
@@ -84,7 +85,7 @@ def preprocess_train(example: dict, seed: tf.Tensor, *, data_config: ml_collecti
   """``num_views`` global and ``num_local_views`` local grids of one video, each sampled (and augmented) on its own.
 
   Global views spread the grid's frames over the whole video; local views
-  (``views.local_grid_spec``) show a short run of frames at larger tiles in an
+  (``layout.local_grid_spec``) show a short run of frames at larger tiles in an
   image of the same size. View v folds v into the example's seed, so the
   global views do not change when local views are added. With
   ``data.fuse_local_views`` the views are ``num_views`` fused samples instead:
@@ -275,7 +276,7 @@ def view_counts(data_config: ml_collections.ConfigDict) -> tuple[int, int]:
     raise ValueError(f'config.data.num_global_views must be >= 1 and num_local_views >= 0, got '
                      f'{num_global} and {num_local}.')
   if num_local:
-    views.local_grid_spec(data_config)  # raises on a local grid that cannot match the global image
+    layout.local_grid_spec(data_config)  # raises on a local grid that cannot match the global image
   return num_global, num_local
 
 
@@ -408,7 +409,7 @@ def create_eval_dataset(
     num_clips: deterministic temporal views per video (test-time averaging);
       1 uses ``data_config.eval_sampling``, K > 1 ``sampling.multi_clip_indices``.
     num_local_views: L > 0 appends L deterministic local views (multi-scale
-      models; ``views.local_grid_spec``) to every video's views.
+      models; ``layout.local_grid_spec``) to every video's views.
     perturbation: optional test-time perturbation (robustness report): its
       ``frames`` change each video's frame sequence before views are sampled,
       its ``pixels`` the finished grids.

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-METHODS = ('segment', 'random_sorted', 'uniform')
+from scfa_jax import config as base_config
+
+METHODS = base_config.SAMPLING_METHODS
 
 
 def segment_indices(num_frames: tf.Tensor, num_samples: int, seed: tf.Tensor) -> tf.Tensor:

@@ -8,7 +8,7 @@ pooled features into one video feature lets each pathway carry what it can
 see; SupCon then contrasts two independent samplings of the whole sample.
 
 A fused sample is one model input [N, P, H, W, C] (every pathway's image has
-the global grid's shape: ``data.views.local_grid_spec``); pathway 0 is the
+the global grid's shape: ``data.layout.local_grid_spec``); pathway 0 is the
 global grid, 1..L the local views.
 """
 
@@ -20,11 +20,12 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from scfa_jax import config as base_config
 from scfa_jax.models import resnet
 
 Array = Any
 
-FUSIONS = ('concat', 'attention')
+FUSIONS = base_config.FUSIONS
 
 
 def fused_dim(feature_dim: int, num_pathways: int, fusion: str) -> int:

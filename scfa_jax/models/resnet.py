@@ -25,9 +25,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from scfa_jax import config as base_config
+
 Array = Any
 
-VARIANTS = ('v1.5', 'v1')
+VARIANTS = base_config.RESNET_VARIANTS
 
 # Depth -> (block type, blocks per stage).
 DEPTHS: dict[int, tuple[str, tuple[int, ...]]] = {

@@ -19,8 +19,6 @@ from __future__ import annotations
 import logging
 from typing import Optional
 
-import jax
-
 EXPLICIT_FLAGS = ('coordinator_address', 'num_processes', 'process_id')
 
 
@@ -56,6 +54,7 @@ def initialize(*, distributed: bool, coordinator_address: Optional[str] = None,
   explicit = coordinator_address is not None
   if not (distributed or explicit):
     return False
+  import jax  # pylint: disable=g-import-not-at-top  # here: main checks its flags and config before JAX imports
   jax.config.update('jax_cpu_collectives_implementation', 'gloo')  # only the CPU backend reads it
   if explicit:
     jax.distributed.initialize(coordinator_address=coordinator_address, num_processes=num_processes,

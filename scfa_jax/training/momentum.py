@@ -21,7 +21,9 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-SCHEDULES = ('constant', 'cosine')
+from scfa_jax import config as base_config
+
+SCHEDULES = base_config.MOMENTUM_SCHEDULES
 
 PyTree = Any
 
