@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.abc
-import importlib.machinery
+import importlib.util
 import os
 import sys
 import types
@@ -55,16 +55,20 @@ def tensorflow_without_keras() -> Iterator[None]:
 class _TensorFlowWithoutKerasFinder(importlib.abc.MetaPathFinder):
   """Finds ``tensorflow`` once, with a loader that imports it inside :func:`tensorflow_without_keras`."""
 
+  def __init__(self):
+    self._looked_up = False
+
   def find_spec(self, fullname, path, target=None):  # pylint: disable=unused-argument
-    if fullname != 'tensorflow':
+    if fullname != 'tensorflow' or self._looked_up:
       return None
-    remove_finder()  # one import to change; the path finder below must not find this finder again
-    spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+    self._looked_up = True  # the lookup below goes through sys.meta_path again: past this finder, this time
+    spec = importlib.util.find_spec(fullname)
     if spec is None or not hasattr(spec.loader, 'exec_module'):
       return spec
     exec_module = spec.loader.exec_module
 
     def exec_without_keras(module):
+      _remove_finders()  # its one import is under way
       with _keras_optimizers_unimportable():
         exec_module(module)
 
@@ -87,7 +91,7 @@ def keep_keras_out_of_tensorflows_import() -> None:
     sys.meta_path.insert(0, _TensorFlowWithoutKerasFinder())
 
 
-def remove_finder() -> None:
+def _remove_finders() -> None:
   sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _TensorFlowWithoutKerasFinder)]
 
 
