@@ -4,13 +4,11 @@ Two costs dominate such a command before its first video: importing
 TensorFlow, which also imports all of Keras (and with it scikit-learn, SciPy
 and matplotlib) only to register Keras' optimizers for SavedModels that hold
 them; and compiling the model, which is the same program every run.
-:func:`import_tensorflow` skips the first, :func:`use_compilation_cache`
+:func:`keep_keras_out_of_tensorflows_import`, which ``import scfa_jax``
+calls, skips the first wherever TensorFlow is first imported (a data module,
+TFDS, a notebook cell after ``import scfa_jax``); :func:`use_compilation_cache`
 keeps the second on disk (``docs/inference.md``, "Start-up").
 :func:`import_metric_writers` keeps Keras out of a training run's start too.
-
-``import scfa_jax`` calls :func:`keep_keras_out_of_tensorflows_import`, so
-the first ``import tensorflow`` of the process skips Keras wherever it comes
-from (a data module, TFDS, a notebook cell after ``import scfa_jax``).
 """
 
 from __future__ import annotations
@@ -39,21 +37,8 @@ def _keras_optimizers_unimportable() -> Iterator[None]:
       del sys.modules[_KERAS_AT_TF_IMPORT]
 
 
-@contextlib.contextmanager
-def tensorflow_without_keras() -> Iterator[None]:
-  """Within it, importing TensorFlow (directly, or through TFDS) skips the eager Keras import.
-
-  Keras still imports normally afterwards, when something asks for it.
-  """
-  if 'tensorflow' in sys.modules:
-    yield
-    return
-  with _keras_optimizers_unimportable():
-    yield
-
-
 class _TensorFlowWithoutKerasFinder(importlib.abc.MetaPathFinder):
-  """Finds ``tensorflow`` once, with a loader that imports it inside :func:`tensorflow_without_keras`."""
+  """Finds ``tensorflow`` once, with a loader that imports it while Keras' optimizers cannot be imported."""
 
   def __init__(self):
     self._looked_up = False
@@ -96,9 +81,8 @@ def _remove_finders() -> None:
 
 
 def import_tensorflow() -> Any:
-  """``import tensorflow`` without the eager Keras import (:func:`tensorflow_without_keras`)."""
-  with tensorflow_without_keras():
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  """``import tensorflow`` (without its eager Keras import, as every first import after ``import scfa_jax``)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   return tf
 
 
@@ -130,8 +114,7 @@ def import_metric_writers() -> Any:
   stand_in.Callback = _KerasCallbackNotImported
   sys.modules[_HPARAMS_KERAS] = stand_in
   try:
-    with tensorflow_without_keras():
-      from clu import metric_writers  # pylint: disable=g-import-not-at-top
+    from clu import metric_writers  # pylint: disable=g-import-not-at-top
   finally:
     if sys.modules.get(_HPARAMS_KERAS) is stand_in:
       del sys.modules[_HPARAMS_KERAS]

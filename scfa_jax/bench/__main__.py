@@ -47,10 +47,9 @@ from scfa_jax import startup
 from scfa_jax import xla_cpu
 
 HELP = ('--help', '-h', '-?', '--helpshort', '--helpfull')
-with startup.tensorflow_without_keras():  # seconds of imports that no benchmark here needs
-  if any(arg in HELP for arg in sys.argv[1:]) or 'predict' in sys.argv[1:2]:
-    console.configure(filter_native_stderr=True)  # no C++ start-up lines from the imports below
-  startup.import_tensorflow()
+if any(arg in HELP for arg in sys.argv[1:]) or 'predict' in sys.argv[1:2]:
+  console.configure(filter_native_stderr=True)  # no C++ start-up lines from the imports below
+startup.import_tensorflow()  # without Keras (``import scfa_jax``): seconds of imports no benchmark here needs
 
 # pylint: disable=g-import-not-at-top,wrong-import-position  (after the console is set up)
 from scfa_jax.bench import beam

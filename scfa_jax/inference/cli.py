@@ -46,9 +46,8 @@ def start(verbose: bool = False) -> None:
       os.environ.setdefault(key, value)
   from scfa_jax import console  # pylint: disable=g-import-not-at-top
   from scfa_jax import startup  # pylint: disable=g-import-not-at-top
-  with startup.tensorflow_without_keras():  # the console set-up imports TensorFlow through TFDS
-    console.configure(verbose=verbose, filter_native_stderr=True)
-    startup.import_tensorflow().config.set_visible_devices([], 'GPU')
+  console.configure(verbose=verbose, filter_native_stderr=True)  # imports TensorFlow through TFDS: without Keras
+  startup.import_tensorflow().config.set_visible_devices([], 'GPU')
   startup.use_compilation_cache()
 
 
