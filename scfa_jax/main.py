@@ -24,6 +24,7 @@ from scfa_jax import config_validation
 from scfa_jax import console
 from scfa_jax import errors
 from scfa_jax.training import distributed
+from scfa_jax.training import workdir_config
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, TensorBoard events and results.json.')
@@ -67,8 +68,10 @@ def main(argv: list[str]) -> None:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   # Before TensorFlow is imported: its C++ log level is read once, at import.
   console.configure(verbose=console.is_verbose(FLAGS.verbosity), filter_native_stderr=True)
-  try:  # the config's values, before seconds of TensorFlow and JAX imports (batch sizes wait for the device count)
+  try:  # before seconds of TensorFlow and JAX imports: the config's values (batch sizes wait for the device
+    # count), then the workdir's config.json (checked again, and recorded, once the run starts)
     config_validation.validate(FLAGS.config, device_count=None)
+    workdir_config.refuse_before_imports(FLAGS.config, FLAGS.workdir, allow_change=FLAGS.allow_config_change)
   except errors.UserError as e:
     _refuse(e)
   from scfa_jax import startup as quick_start  # pylint: disable=g-import-not-at-top

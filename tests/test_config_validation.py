@@ -4,6 +4,7 @@ import importlib
 import json
 import os
 
+import numpy as np
 import pytest
 
 from scfa_jax import config as base_config
@@ -211,6 +212,30 @@ def test_an_allowed_change_in_eval_mode_is_recorded_but_not_adopted(tmp_path):
   workdir_config.check(changed, workdir, trained=True, allow_change=True, mode='eval')
   with pytest.raises(errors.ConfigError, match='data.eval_sampling'):
     workdir_config.check(changed, workdir, trained=True)
+
+
+def test_the_early_refusal_comes_only_where_check_is_sure_to_refuse(tmp_path):
+  """main refuses a changed config before its imports only where check() will: a finished orbax checkpoint."""
+  from scfa_jax.training import checkpointing  # pylint: disable=g-import-not-at-top
+  workdir, checkpoints = str(tmp_path), str(tmp_path / 'checkpoints')
+  workdir_config.check(_config(), workdir, trained=False)
+  changed = _config(**{'optim.learning_rate': 0.5})
+  os.makedirs(os.path.join(checkpoints, '2.orbax-checkpoint-tmp-1733'))  # a save cut short: nothing trained yet
+  assert not checkpointing.has_checkpoint(checkpoints)
+  workdir_config.refuse_before_imports(changed, workdir, allow_change=False)  # check() will replace the record
+
+  manager = checkpointing.create_manager(workdir, _config().ckpt)
+  checkpointing.save(manager, 2, {'params': np.zeros(3, np.float32)})
+  manager.close()
+  assert checkpointing.has_checkpoint(checkpoints)
+  with pytest.raises(errors.ConfigError) as early:
+    workdir_config.refuse_before_imports(changed, workdir, allow_change=False)
+  with pytest.raises(errors.ConfigError) as late:
+    workdir_config.check(changed, workdir, trained=True)
+  assert str(early.value) == str(late.value)
+  workdir_config.refuse_before_imports(changed, workdir, allow_change=True)  # allowed: check() records it
+  workdir_config.refuse_before_imports(_config(**{'eval.knn_k': 1}), workdir, allow_change=False)  # free field
+  workdir_config.refuse_before_imports(changed, 'gs://bucket/run', allow_change=False)  # orbax's to judge
 
 
 def test_finetune_folders_are_keyed_by_their_settings():

@@ -120,6 +120,29 @@ def describe_mismatch(path: str, changes: list[Change]) -> str:
           f'{os.path.join(os.path.dirname(path), CHANGES_FILE)}).')
 
 
+def refuse_before_imports(config: ml_collections.ConfigDict, workdir: str, *, allow_change: bool) -> None:
+  """:func:`check`'s refusal, read-only, for ``main`` to give before seconds of TensorFlow, JAX and orbax imports.
+
+  Only where :func:`check` is sure to refuse later: a local workdir whose ``config.json`` differs in training
+  fields and that holds a finished checkpoint. Without orbax, "finished" is a step folder orbax has renamed into
+  place (its name all digits; a save in progress is ``<step>.orbax-checkpoint-tmp-<time>``). Anything else
+  (a bucket, no checkpoint yet, a change allowed) waits for :func:`check`, which asks orbax and writes.
+
+  Raises:
+    errors.ConfigError: as :func:`check`, with the same message.
+  """
+  path = os.path.join(workdir, CONFIG_FILE)
+  checkpoints = os.path.join(workdir, 'checkpoints')
+  if allow_change or '://' in workdir or not os.path.isfile(path) or not os.path.isdir(checkpoints):
+    return
+  if not any(name.isdigit() for name in os.listdir(checkpoints)):
+    return
+  with open(path) as f:
+    changes = diff_configs(flatten(json.load(f)), flatten(config))
+  if changes:
+    raise errors.ConfigError(describe_mismatch(path, changes))
+
+
 def check(config: ml_collections.ConfigDict, workdir: str, *, trained: bool, allow_change: bool = False,
           mode: str = 'train', write: bool = True) -> list[Change]:
   """Compares ``config`` with ``<workdir>/config.json`` and records it.
