@@ -57,8 +57,14 @@ metrics = writer.create_writer(logdir)
 metrics.write_hparams({'learning_rate': 0.5})
 metrics.write_scalars(1, {'train_loss': 2.0})
 metrics.close()
-print(json.dumps({'converted': sorted(c for c in converted if c.startswith('scfa_jax')),
-                  'heavy': sorted(m for m in ('keras', 'sklearn', 'matplotlib') if m in sys.modules)}))
+heavy = sorted(m for m in ('keras', 'sklearn', 'matplotlib') if m in sys.modules)
+
+# Then Keras, which TensorFlow's own import skipped, and TensorBoard's Keras callback still import when asked for.
+from tensorboard.plugins.hparams import _keras
+import tensorflow as tf
+import keras.src.optimizers
+print(json.dumps({'converted': sorted(c for c in converted if c.startswith('scfa_jax')), 'heavy': heavy,
+                  'keras_callback': issubclass(_keras.Callback, tf.keras.callbacks.Callback)}))
 """
 
 
@@ -71,9 +77,12 @@ def _last_line_of_a_fresh_process(script: str, *args: str) -> str:
   return done.stdout.strip().splitlines()[-1]
 
 
-@pytest.mark.slow(seconds=16)
-def test_pipelines_are_traced_as_written_and_training_imports_no_keras(tiny_data_dir, tmp_path):
-  # One process builds every pipeline variant: any function rewritten anywhere shows in 'converted'.
+@pytest.fixture(scope='module')
+def fresh_start(tiny_data_dir, tmp_path_factory) -> tuple[dict, str]:
+  """START's report from one fresh process, and its TensorBoard log folder.
+
+  One process builds every pipeline variant: any function rewritten anywhere shows in 'converted'.
+  """
   data_settings = [
       {},  # the demo's pipeline
       # Every other function a train or test pipeline maps: local views, class-balanced batches, fused samples
@@ -81,28 +90,23 @@ def test_pipelines_are_traced_as_written_and_training_imports_no_keras(tiny_data
       {'num_local_views': 1, 'balanced_batches_per_class': 2},
       {'num_local_views': 1, 'fuse_local_views': True},
   ]
-  out = json.loads(_last_line_of_a_fresh_process(START, tiny_data_dir, str(tmp_path / 'logs'),
-                                                 json.dumps(data_settings)))
-  assert out == {'converted': [], 'heavy': []}
+  logdir = str(tmp_path_factory.mktemp('startup') / 'logs')
+  return json.loads(_last_line_of_a_fresh_process(START, tiny_data_dir, logdir, json.dumps(data_settings))), logdir
+
+
+@pytest.mark.slow(seconds=16)
+def test_pipelines_are_traced_as_written_and_training_imports_no_keras(fresh_start):
+  out, logdir = fresh_start
+  assert (out['converted'], out['heavy']) == ([], [])
 
   # The writer still records what TensorBoard shows: the scalar and the hparams (through the real hparams API).
   from tensorboard.backend.event_processing import event_accumulator  # pylint: disable=g-import-not-at-top
-  events = event_accumulator.EventAccumulator(str(tmp_path / 'logs'), size_guidance={'tensors': 0})
+  events = event_accumulator.EventAccumulator(logdir, size_guidance={'tensors': 0})
   events.Reload()
   assert [e.step for e in events.Tensors('train_loss')] == [1]
   assert any(tag.startswith('_hparams_') for tag in events.summary_metadata)
 
 
-AFTER_THE_WRITER = """
-from scfa_jax import startup
-startup.import_metric_writers()
-from tensorboard.plugins.hparams import _keras
-import tensorflow as tf
-import keras.src.optimizers  # what TensorFlow's own import skipped
-print(issubclass(_keras.Callback, tf.keras.callbacks.Callback))
-"""
-
-
-def test_keras_and_tensorboards_keras_callback_still_import_when_asked_for():
-  # A fresh process: in a test worker CLU may be imported already, and then no stand-in is ever made.
-  assert _last_line_of_a_fresh_process(AFTER_THE_WRITER) == 'True'
+def test_keras_and_tensorboards_keras_callback_still_import_when_asked_for(fresh_start):
+  # In START's fresh process: in a test worker CLU may be imported already, and then no stand-in is ever made.
+  assert fresh_start[0]['keras_callback'] is True
