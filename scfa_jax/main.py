@@ -24,6 +24,7 @@ from scfa_jax import config_validation
 from scfa_jax import console
 from scfa_jax import errors
 from scfa_jax.training import distributed
+from scfa_jax.training import init_from
 from scfa_jax.training import workdir_config
 
 FLAGS = flags.FLAGS
@@ -69,8 +70,9 @@ def main(argv: list[str]) -> None:
   # Before TensorFlow is imported: its C++ log level is read once, at import.
   console.configure(verbose=console.is_verbose(FLAGS.verbosity), filter_native_stderr=True)
   try:  # before seconds of TensorFlow and JAX imports: the config's values (batch sizes wait for the device
-    # count), then the workdir's config.json (checked again, and recorded, once the run starts)
+    # count), model.init_from's JSON, and the workdir's config.json (all checked again once the run starts)
     config_validation.validate(FLAGS.config, device_count=None)
+    init_from.check(FLAGS.config)
     workdir_config.refuse_before_imports(FLAGS.config, FLAGS.workdir, allow_change=FLAGS.allow_config_change)
   except errors.UserError as e:
     _refuse(e)

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from scfa_jax.data import preprocessing
+from scfa_jax.models import backbone_metadata
 from scfa_jax.models import pretrained
 from scfa_jax.models import resnet
 from scfa_jax.tools import port_weights
@@ -37,7 +38,7 @@ def _apply_fn(depth, variant, num_classes):
 
 def _port(source, input_path, output_dir, *extra):
   assert port_weights.main(['--source', source, '--input', str(input_path), '--output', str(output_dir), *extra]) == 0
-  return pretrained.read_metadata(str(output_dir))
+  return backbone_metadata.read(str(output_dir))
 
 
 def _port_error(capsys, source, input_path, output_dir, *extra) -> str:
@@ -49,7 +50,7 @@ def _port_error(capsys, source, input_path, output_dir, *extra) -> str:
 
 def _assert_parity(output_dir, images, ref_features, ref_logits):
   """Runs the restored checkpoint and compares with the reference outputs."""
-  metadata = pretrained.read_metadata(str(output_dir))
+  metadata = backbone_metadata.read(str(output_dir))
   variables = pretrained.restore_backbone(str(output_dir))
   logits, features = _apply_fn(metadata['depth'], metadata['variant'], metadata['num_classes'])(variables, images)
   assert np.abs(ref_features).max() > 0.5  # the comparison is not between near-zero vectors
@@ -199,7 +200,7 @@ def test_truncated_files_are_named_as_such(resnet18_pth, keras_files, tmp_path, 
     short = wf.truncate(str(full), str(tmp_path / name))
     err = _port_error(capsys, source, short, tmp_path / f'out_{name}')
     assert short in err and 'truncated or corrupt' in err, err
-    assert not (tmp_path / f'out_{name}' / pretrained.METADATA_FILE).exists()
+    assert not (tmp_path / f'out_{name}' / backbone_metadata.METADATA_FILE).exists()
 
 
 def test_resnet18_file_given_as_resnet50(resnet18_pth, tmp_path, capsys):

@@ -12,6 +12,7 @@ import optax
 import pytest
 
 from scfa_jax import config as config_lib
+from scfa_jax.models import backbone_metadata
 from scfa_jax.models import pretrained
 from scfa_jax.models import resnet
 from scfa_jax.models import scfa
@@ -108,7 +109,7 @@ def test_missing_and_misshaped_arrays_are_listed(ported_resnet18, fresh_variable
   params['extra'] = {'kernel': np.zeros(3, np.float32)}
   damaged = str(tmp_path / 'damaged')
   pretrained.save_backbone(damaged, {'params': params, 'batch_stats': ported['batch_stats']},
-                           pretrained.read_metadata(directory))
+                           backbone_metadata.read(directory))
   with pytest.raises(ValueError) as exc:
     pretrained.load_encoder(fresh_variables, _model_config(depth=18, init_from=damaged))
   message = str(exc.value)
@@ -118,36 +119,36 @@ def test_missing_and_misshaped_arrays_are_listed(ported_resnet18, fresh_variable
 
 
 def test_directories_that_are_not_ported_backbones(ported_resnet18, fresh_variables, tmp_path):
-  with pytest.raises(FileNotFoundError, match=f'{tmp_path}/{pretrained.METADATA_FILE} not found.*port_weights'):
+  with pytest.raises(FileNotFoundError, match=f'{tmp_path}/{backbone_metadata.METADATA_FILE} not found.*port_weights'):
     pretrained.load_encoder(fresh_variables, _model_config(depth=18, init_from=str(tmp_path)))
 
-  (tmp_path / pretrained.METADATA_FILE).write_text(json.dumps({'format_version': 1, 'architecture': 'vit'}))
+  (tmp_path / backbone_metadata.METADATA_FILE).write_text(json.dumps({'format_version': 1, 'architecture': 'vit'}))
   with pytest.raises(ValueError, match=r"lacks the fields \['depth'"):
-    pretrained.read_metadata(str(tmp_path))
+    backbone_metadata.read(str(tmp_path))
 
   directory, _ = ported_resnet18
-  metadata = pretrained.read_metadata(directory)
-  (tmp_path / pretrained.METADATA_FILE).write_text(json.dumps(metadata))  # JSON without its checkpoint
+  metadata = backbone_metadata.read(directory)
+  (tmp_path / backbone_metadata.METADATA_FILE).write_text(json.dumps(metadata))  # JSON without its checkpoint
   with pytest.raises(FileNotFoundError, match='incomplete'):
     pretrained.load_encoder(fresh_variables, _model_config(depth=18, init_from=str(tmp_path)))
 
 
 def test_preprocessing_follows_the_checkpoint(ported_resnet18, tmp_path):
   directory, _ = ported_resnet18
-  assert pretrained.preprocessing_for(_model_config(init_from=directory), 'auto') == 'imagenet'
-  assert pretrained.preprocessing_for(_model_config(init_from=directory), 'imagenet') == 'imagenet'
-  assert pretrained.preprocessing_for(_model_config(), 'auto') == 'imagenet'
-  assert pretrained.preprocessing_for(_model_config(), 'unit') == 'unit'
+  assert backbone_metadata.preprocessing_for(_model_config(init_from=directory), 'auto') == 'imagenet'
+  assert backbone_metadata.preprocessing_for(_model_config(init_from=directory), 'imagenet') == 'imagenet'
+  assert backbone_metadata.preprocessing_for(_model_config(), 'auto') == 'imagenet'
+  assert backbone_metadata.preprocessing_for(_model_config(), 'unit') == 'unit'
   with pytest.raises(ValueError, match="preprocessing='caffe' contradicts .*expect 'imagenet'.*auto"):
-    pretrained.preprocessing_for(_model_config(init_from=directory), 'caffe')
+    backbone_metadata.preprocessing_for(_model_config(init_from=directory), 'caffe')
   with pytest.raises(ValueError, match='expected auto or one of'):
-    pretrained.preprocessing_for(_model_config(), 'bgr')
+    backbone_metadata.preprocessing_for(_model_config(), 'bgr')
 
   keras_like = str(tmp_path / 'keras_like')
   os.makedirs(keras_like)
-  metadata = {**pretrained.read_metadata(directory), 'variant': 'v1', 'preprocessing': 'caffe', 'source': 'keras'}
-  with open(os.path.join(keras_like, pretrained.METADATA_FILE), 'w') as f:
+  metadata = {**backbone_metadata.read(directory), 'variant': 'v1', 'preprocessing': 'caffe', 'source': 'keras'}
+  with open(os.path.join(keras_like, backbone_metadata.METADATA_FILE), 'w') as f:
     json.dump(metadata, f)
-  assert pretrained.preprocessing_for(_model_config(init_from=keras_like, variant='v1'), 'auto') == 'caffe'
+  assert backbone_metadata.preprocessing_for(_model_config(init_from=keras_like, variant='v1'), 'auto') == 'caffe'
   with pytest.raises(ValueError, match="expect 'caffe'"):
-    pretrained.preprocessing_for(_model_config(init_from=keras_like, variant='v1'), 'imagenet')
+    backbone_metadata.preprocessing_for(_model_config(init_from=keras_like, variant='v1'), 'imagenet')

@@ -22,6 +22,7 @@ from scfa_jax.evaluation import unlabelled
 from scfa_jax.inference import Predictor
 from scfa_jax.inference import predictor as predictor_lib
 from scfa_jax.models import scfa
+from scfa_jax.training import init_from
 from scfa_jax.training import parallel
 from scfa_jax.training import steps
 from scfa_jax.training import train
@@ -110,12 +111,12 @@ def test_init_from_a_workdir_gives_its_encoder(fraction_workdir):
   model = scfa.model_of(config, num_classes=6)
   state = train.create_train_state(jax.random.key(7), model, scfa.input_shape_of(config),
                                    __import__('optax').adam(1e-3), config.model)
-  saved = warm_start.workdir_lib.restore_encoder(workdir, warm_start.saved_config(workdir))
+  saved = warm_start.workdir_lib.restore_encoder(workdir, warm_start.workdir_lib.load_config(workdir))
   for name in ('encoder', 'projection'):
     jax.tree.map(np.testing.assert_array_equal, state.params[name], saved.variables['params'][name])
   jax.tree.map(np.testing.assert_array_equal, state.batch_stats['encoder'], saved.variables['batch_stats']['encoder'])
   assert 'classifier' in state.params  # fresh: the new run's labels need their own head
-  assert train.resolve_preprocessing(config) == 'imagenet'
+  assert init_from.preprocessing(config) == 'imagenet'
   config.model.depth = 18
   with pytest.raises(errors.ConfigError) as raised:
     train.validate_config(config)

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from scfa_jax.models import pretrained
+from scfa_jax.models import backbone_metadata
 from scfa_jax.training import workdir_config
 from tests.test_main import ROOT
 from tests.test_main import run_main
@@ -58,16 +58,21 @@ finally:
 """
 
 
+def run_main_before_imports(*args: str) -> subprocess.CompletedProcess:
+  """``python -m scfa_jax.main *args``, which must stop before importing TensorFlow, JAX or Flax (in about a
+  second, not after their imports)."""
+  proc = subprocess.run([sys.executable, '-c', RUN_MAIN_AND_LIST_IMPORTS, *args], cwd=ROOT,
+                        env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True, text=True, timeout=120)
+  assert proc.stdout.strip() == '[]', proc.stdout + proc.stderr[-2000:]
+  return proc
+
+
 @pytest.mark.parametrize('override,expected', [
     ('--config.eval.knn_k=0', 'config.eval.knn_k=0 is not allowed: expected >= 1'),  # a rule
     ('--config.data.fuse_local_views=True', 'config.data.num_local_views=0: set it >= 1'),  # a combination
 ])
 def test_a_bad_value_is_refused_before_tensorflow_and_jax_are_imported(tmp_path, override, expected):
-  proc = subprocess.run([sys.executable, '-c', RUN_MAIN_AND_LIST_IMPORTS, DEMO, f'--workdir={tmp_path / "run"}',
-                         override], cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True, text=True,
-                        timeout=120)
-  _assert_user_error(proc, 2, expected)
-  assert proc.stdout.strip() == '[]', proc.stdout  # refused in about a second, not after TF's and JAX's imports
+  _assert_user_error(run_main_before_imports(DEMO, f'--workdir={tmp_path / "run"}', override), 2, expected)
 
 
 @pytest.mark.slow
@@ -77,17 +82,16 @@ def test_batch_not_divisible_by_the_devices(tmp_path):
   _assert_user_error(proc, 2, 'config.train.batch_size=33', 'multiple of the 2 devices')
 
 
-@pytest.mark.slow(seconds=15)
 def test_weights_of_another_model(tmp_path):
   weights = tmp_path / 'weights'
   weights.mkdir()
-  proc = run_main(DEMO, f'--workdir={tmp_path / "run"}', f'--config.model.init_from={weights}')
-  _assert_user_error(proc, 1, f'{weights}/{pretrained.METADATA_FILE} not found', 'port_weights')
+  proc = run_main_before_imports(DEMO, f'--workdir={tmp_path / "run"}', f'--config.model.init_from={weights}')
+  _assert_user_error(proc, 1, f'{weights}/{backbone_metadata.METADATA_FILE} not found', 'port_weights')
 
   metadata = {'format_version': 1, 'architecture': 'resnet', 'depth': 18, 'width': 64, 'variant': 'v1.5',
               'preprocessing': 'imagenet', 'source': 'torchvision', 'sha256': '0' * 64}
-  (weights / pretrained.METADATA_FILE).write_text(json.dumps(metadata))
-  proc = run_main(DEMO, f'--workdir={tmp_path / "run"}', f'--config.model.init_from={weights}')
+  (weights / backbone_metadata.METADATA_FILE).write_text(json.dumps(metadata))
+  proc = run_main_before_imports(DEMO, f'--workdir={tmp_path / "run"}', f'--config.model.init_from={weights}')
   _assert_user_error(proc, 2, 'config.model.depth=10 but the checkpoint has depth 18', 'config.model.depth=18')
   assert not (tmp_path / 'run').exists()
 
@@ -137,10 +141,7 @@ def test_a_changed_config_is_refused_unless_allowed(tmp_path, tiny_data_dir):
   # Evaluation and run-control settings may change; the learning rate and the seed may not.
   changed = ('--config.optim.learning_rate=0.01', '--config.seed=3', '--config.eval.knn_k=1',
              '--config.ckpt.every_steps=7')
-  # Refused before TensorFlow's and JAX's imports, in about a second.
-  proc = subprocess.run([sys.executable, '-c', RUN_MAIN_AND_LIST_IMPORTS, *common, *changed], cwd=ROOT,
-                        env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True, text=True, timeout=120)
-  assert proc.stdout.strip() == '[]', proc.stdout
+  proc = run_main_before_imports(*common, *changed)
   _assert_user_error(proc, 2, f'{workdir}/config.json records different training settings (2 field(s) differ)',
                      'config.optim.learning_rate: 0.001 in the workdir, 0.01 now', 'config.seed: 0 in the workdir, 3 now',
                      '--allow_config_change')

@@ -27,6 +27,7 @@ from scfa_jax.evaluation import plots
 from scfa_jax.evaluation import report
 from scfa_jax.evaluation import schema
 from scfa_jax.tools import show_grids
+from scfa_jax.training import init_from
 from scfa_jax.training import workdir_config
 
 
@@ -125,8 +126,7 @@ def load(workdir: str, config: Optional[ml_collections.ConfigDict] = None) -> Ru
 
 def training_views(run: Run, *, num_videos: int = 4, batch_index: int = 0) -> PNG:
   """Both training views of ``num_videos`` videos as grids: what the network saw (``tools.show_grids``)."""
-  from scfa_jax.training import train  # pylint: disable=g-import-not-at-top
-  mode = train.resolve_preprocessing(run.config)
+  mode = init_from.preprocessing(run.config)
   batch = show_grids.training_batch(run.config, num_videos=num_videos, batch_index=batch_index)
   return _png(functools.partial(show_grids.plot_grids, batch['views'], batch['label'], batch['class_names'],
                                 show_grids.describe(run.config, mode)))

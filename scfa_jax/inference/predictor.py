@@ -289,5 +289,5 @@ def _as_list(videos: Any) -> list[video_lib.Video]:
 
 
 def _preprocessing(config: ml_collections.ConfigDict) -> str:
-  from scfa_jax.models import pretrained  # pylint: disable=g-import-not-at-top  (only without saved heads)
-  return pretrained.preprocessing_for(config.model, config.data.preprocessing)  # train.resolve_preprocessing
+  from scfa_jax.training import init_from  # pylint: disable=g-import-not-at-top  (only without saved heads)
+  return init_from.preprocessing(config)  # as training resolved it, through a chain of workdirs too

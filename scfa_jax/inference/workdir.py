@@ -54,11 +54,7 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
   if not os.path.isfile(path):
     raise WorkdirError(f'{path} not found: {workdir} is not the workdir of a run (train one with '
                        'python -m scfa_jax.main --config=... --workdir=...).')
-  try:
-    with open(path) as f:
-      return ml_collections.ConfigDict(json.load(f))
-  except ValueError as e:
-    raise errors.BadFilesError(f'{path}: not valid JSON ({e}); restore it from the run that wrote it.') from None
+  return workdir_config.read(workdir)
 
 
 def class_names(workdir: str) -> Optional[list[str]]:

@@ -42,6 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from scfa_jax.models import backbone_metadata
 from scfa_jax.models import pretrained
 from scfa_jax.models import resnet
 
@@ -448,7 +449,7 @@ def port(source: str, input_path: str, output_dir: str, *, depth: Optional[int] 
                      f'config.model.depth={arch.depth}, or use a ResNet-{depth} file.')
   variables = convert(weights, layout, arch, input_path)
   metadata = {
-      'format_version': pretrained.FORMAT_VERSION,
+      'format_version': backbone_metadata.FORMAT_VERSION,
       'architecture': 'resnet',
       'depth': arch.depth,
       'width': arch.width,
@@ -579,7 +580,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                        extra_metadata=origin)
   except (ValueError, OSError, ImportError, DownloadError) as err:
     parser.exit(1, f'port_weights: error: {err}\n')
-  print(f'Ported a {pretrained.describe(metadata)} from {path} (sha256 {metadata["sha256"][:16]}...) to '
+  print(f'Ported a {backbone_metadata.describe(metadata)} from {path} (sha256 {metadata["sha256"][:16]}...) to '
         f'{os.path.abspath(args.output)}; its inputs are preprocessed as {metadata["preprocessing"]!r}.\n'
         f'Train with: --config.model.init_from={os.path.abspath(args.output)} '
         f'--config.model.depth={metadata["depth"]} --config.model.variant={metadata["variant"]} '

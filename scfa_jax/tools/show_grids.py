@@ -87,8 +87,8 @@ def plot_grids(views, labels, class_names: Sequence[str], title: str, out: Union
 
 def show_grids(config: ml_collections.ConfigDict, out: str, *, num_videos: int = 8, batch_index: int = 0) -> str:
   """Writes the PNG for ``config``; returns the normalisation mode it names."""
-  from scfa_jax.training import train  # pylint: disable=g-import-not-at-top
-  mode = train.resolve_preprocessing(config)
+  from scfa_jax.training import init_from  # pylint: disable=g-import-not-at-top
+  mode = init_from.preprocessing(config)
   batch = training_batch(config, num_videos=num_videos, batch_index=batch_index)
   plot_grids(batch['views'], batch['label'], batch['class_names'], describe(config, mode), out)
   return mode

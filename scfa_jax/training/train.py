@@ -31,6 +31,7 @@ from scfa_jax.models import scfa
 from scfa_jax.training import checkpointing
 from scfa_jax.training import classifier_init
 from scfa_jax.training import data_parallel
+from scfa_jax.training import init_from
 from scfa_jax.training import loop
 from scfa_jax.training import memory_queue
 from scfa_jax.training import momentum
@@ -51,12 +52,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     errors.MissingFilesError, errors.BadFilesError: ``model.init_from`` is not a ported backbone.
   """
   config_validation.validate(config, device_count=jax.device_count())
-  if warm_start.is_workdir(config.model.init_from):
-    warm_start.check(config, config.model.init_from)
-  elif config.model.init_from:
-    pretrained.check_architecture(pretrained.read_metadata(config.model.init_from), config.model,
-                                  config.model.init_from)
-  resolve_preprocessing(config)  # an explicit mode that contradicts the weights
+  init_from.check(config)
 
 
 def create_train_state(rng: jax.Array, model: scfa.SCFAModel, image_shape: tuple[int, ...],
@@ -67,7 +63,7 @@ def create_train_state(rng: jax.Array, model: scfa.SCFAModel, image_shape: tuple
   """
   variables = jax.jit(functools.partial(model.init, train=False))(rng, jnp.zeros((1,) + image_shape, jnp.float32))
   variables = jax.device_get(variables)
-  if warm_start.is_workdir(model_config.init_from):
+  if init_from.is_workdir(model_config.init_from):
     variables = warm_start.load(variables, ml_collections.ConfigDict({'model': model_config}))
   elif model_config.init_from:
     variables = pretrained.load_encoder(variables, model_config)
@@ -82,15 +78,6 @@ def momentum_schedule(config: ml_collections.ConfigDict, total_steps: int):
   if not momentum.is_enabled(config.model):
     return None
   return momentum.schedule(config.model.momentum, config.model.momentum_schedule, total_steps)
-
-
-def resolve_preprocessing(config: ml_collections.ConfigDict) -> str:
-  """The pixel normalisation the backbone expects (from the ported weights' metadata when present)."""
-  if warm_start.is_workdir(config.model.init_from):
-    if config.data.preprocessing == 'auto':
-      return warm_start.preprocessing(config.model.init_from)
-    return config.data.preprocessing
-  return pretrained.preprocessing_for(config.model, config.data.preprocessing)
 
 
 class _Run(NamedTuple):
@@ -136,7 +123,7 @@ def _set_up(config: ml_collections.ConfigDict, workdir: str, *, mode: str, allow
   except ValueError as e:  # the labelled fraction holds fewer videos than a batch
     raise errors.ConfigError(str(e)) from None
   total_steps = config.train.num_epochs * steps_per_epoch
-  preprocessing_mode = resolve_preprocessing(config)
+  preprocessing_mode = init_from.preprocessing(config)
   model = scfa.model_of(config, num_classes=num_classes if config.loss.name == 'cross_entropy' else 0,
                         axis_name=axis_name)
   schedule = loop.learning_rate_schedule(config.optim, steps_per_epoch=steps_per_epoch, total_steps=total_steps)

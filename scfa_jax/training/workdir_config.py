@@ -120,6 +120,16 @@ def describe_mismatch(path: str, changes: list[Change]) -> str:
           f'{os.path.join(os.path.dirname(path), CHANGES_FILE)}).')
 
 
+def read(workdir: str) -> ml_collections.ConfigDict:
+  """``<workdir>/config.json`` (which exists) as a ConfigDict; one line naming the file if it is not JSON."""
+  path = os.path.join(workdir, CONFIG_FILE)
+  try:
+    with open(path) as f:
+      return ml_collections.ConfigDict(json.load(f))
+  except ValueError as e:
+    raise errors.BadFilesError(f'{path}: not valid JSON ({e}); restore it from the run that wrote it.') from None
+
+
 def refuse_before_imports(config: ml_collections.ConfigDict, workdir: str, *, allow_change: bool) -> None:
   """:func:`check`'s refusal, read-only, for ``main`` to give before seconds of TensorFlow, JAX and orbax imports.
 
