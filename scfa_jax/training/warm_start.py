@@ -17,7 +17,6 @@ is read (``inference.workdir``), without touching the workdir.
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 import ml_collections
