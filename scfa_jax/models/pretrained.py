@@ -29,7 +29,6 @@ import orbax.checkpoint as ocp
 
 from scfa_jax import errors
 from scfa_jax.models import backbone_metadata
-from scfa_jax.models.backbone_metadata import PORT_COMMAND
 
 CHECKPOINT_DIR = 'backbone'
 _MAX_LISTED = 8
@@ -76,14 +75,14 @@ def restore_backbone(init_from: str) -> dict[str, Any]:
   if not os.path.isdir(path):
     raise errors.MissingFilesError(
         f'{path} not found: the ported backbone in {init_from} is incomplete; port the weights '
-        f'again with `{PORT_COMMAND}`.')
+        f'again with `{backbone_metadata.PORT_COMMAND}`.')
   with ocp.StandardCheckpointer() as checkpointer:
     tree = checkpointer.restore(path)
   if not isinstance(tree, Mapping) or set(tree) != {'params', 'batch_stats'}:
     found = sorted(tree) if isinstance(tree, Mapping) else type(tree).__name__
     raise errors.BadFilesError(
         f'{path} holds {found}, not a ResNet backbone {{params, batch_stats}}; port the weights again '
-        f'with `{PORT_COMMAND}`.')
+        f'with `{backbone_metadata.PORT_COMMAND}`.')
   return {k: dict(v) for k, v in tree.items()}
 
 
@@ -145,7 +144,7 @@ def load_encoder(variables: dict, model_config: ml_collections.ConfigDict) -> di
   if problems:
     raise errors.BadFilesError(f'The backbone in {init_from} ({backbone_metadata.describe(metadata)}) does not fit '
                                f'the encoder of config.model: ' + '; '.join(problems) +
-                               f'. Port the weights again with `{PORT_COMMAND}`.')
+                               f'. Port the weights again with `{backbone_metadata.PORT_COMMAND}`.')
 
   def cast_like(init_tree: Any, loaded_tree: Mapping[str, Any]) -> dict:
     flat_init = traverse_util.flatten_dict(dict(init_tree))
