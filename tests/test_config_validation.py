@@ -1,5 +1,6 @@
 """The pure checks behind "every bad input is refused before work": config fields, splits, workdir configs."""
 
+import functools
 import importlib
 import json
 import os
@@ -236,6 +237,11 @@ def test_the_early_refusal_comes_only_where_check_is_sure_to_refuse(tmp_path):
   workdir_config.refuse_before_imports(changed, workdir, allow_change=True)  # allowed: check() records it
   workdir_config.refuse_before_imports(_config(**{'eval.knn_k': 1}), workdir, allow_change=False)  # free field
   workdir_config.refuse_before_imports(changed, 'gs://bucket/run', allow_change=False)  # orbax's to judge
+  (tmp_path / workdir_config.CONFIG_FILE).write_text('{"model": ')  # damaged: one line naming it, no traceback
+  for refuse in (functools.partial(workdir_config.refuse_before_imports, allow_change=False),
+                 functools.partial(workdir_config.check, trained=True)):
+    with pytest.raises(errors.BadFilesError, match=f'{tmp_path}/config.json: not valid JSON'):
+      refuse(changed, workdir)
 
 
 def test_finetune_folders_are_keyed_by_their_settings():

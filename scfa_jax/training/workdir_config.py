@@ -140,6 +140,7 @@ def refuse_before_imports(config: ml_collections.ConfigDict, workdir: str, *, al
 
   Raises:
     errors.ConfigError: as :func:`check`, with the same message.
+    errors.BadFilesError: ``config.json`` is not JSON (as :func:`read`).
   """
   path = os.path.join(workdir, CONFIG_FILE)
   checkpoints = os.path.join(workdir, 'checkpoints')
@@ -147,8 +148,7 @@ def refuse_before_imports(config: ml_collections.ConfigDict, workdir: str, *, al
     return
   if not any(name.isdigit() for name in os.listdir(checkpoints)):
     return
-  with open(path) as f:
-    changes = diff_configs(flatten(json.load(f)), flatten(config))
+  changes = diff_configs(flatten(read(workdir)), flatten(config))
   if changes:
     raise errors.ConfigError(describe_mismatch(path, changes))
 
@@ -182,9 +182,7 @@ def check(config: ml_collections.ConfigDict, workdir: str, *, trained: bool, all
     if write and mode == 'train':
       _write_json(path, config.to_dict())
     return []
-  with open(path) as f:
-    old = flatten(json.load(f))
-  changes = diff_configs(old, new)
+  changes = diff_configs(flatten(read(workdir)), new)
   if not changes:
     return []
   if not allow_change:
