@@ -13,6 +13,7 @@ from jax.experimental import multihost_utils
 
 from scfa_jax.data import input_pipeline
 from scfa_jax.data import perturbations
+from scfa_jax.data import release
 from scfa_jax.training import parallel
 from scfa_jax.training import steps
 
@@ -57,7 +58,7 @@ def extract(p_embed: Callable[..., dict], state: Any, builder: tfds.core.Dataset
                                                   perturbation=perturbation)
   views_per_video = num_clips + num_local_views
   chunks: dict[str, list[np.ndarray]] = {}
-  for batch in dataset.as_numpy_iterator():
+  for batch in release.numpy_batches(dataset):  # its iterator let go on a thread: data/release.py
     images = batch['image']
     if views_per_video > 1:  # [B, V, H, W, 3] -> [B*V, H, W, 3]: the views of a video stay adjacent
       images = images.reshape((-1,) + images.shape[2:])

@@ -31,6 +31,7 @@ import tensorflow_datasets as tfds
 
 from scfa_jax.data import input_pipeline
 from scfa_jax.data import labels as labels_lib
+from scfa_jax.data import release
 from scfa_jax.evaluation import heads
 from scfa_jax.models import scfa
 from scfa_jax.training import checkpointing
@@ -158,11 +159,14 @@ def finetune(pretrained: steps.TrainState, pretrained_step: int, builder: tfds.c
         functools.partial(steps.train_step, loss_config=CROSS_ENTROPY, preprocessing_mode=preprocessing_mode,
                           learning_rate_fn=schedule, skip_nonfinite=config.train.skip_nonfinite_steps),
         donate_state=True)
-    state = loop.fit(state, p_train_step,
-                     parallel.prefetch_to_device(dataset.as_numpy_iterator(), config.data.prefetch_to_device),
-                     start_step=start_step, last_step=total_steps, grids_per_step=config.train.batch_size * max(scfa.num_pathways_of(config), 1),
-                     log_every_steps=config.train.log_every_steps, ckpt_every_steps=config.ckpt.every_steps,
-                     manager=manager, writer=writer, nan_hint='Lower config.eval.finetune_learning_rate.')
+    batches = parallel.prefetch_to_device(release.numpy_batches(dataset), config.data.prefetch_to_device)
+    try:
+      state = loop.fit(state, p_train_step, batches, start_step=start_step, last_step=total_steps,
+                       grids_per_step=config.train.batch_size * max(scfa.num_pathways_of(config), 1),
+                       log_every_steps=config.train.log_every_steps, ckpt_every_steps=config.ckpt.every_steps,
+                       manager=manager, writer=writer, nan_hint='Lower config.eval.finetune_learning_rate.')
+    finally:  # closing the generator ends numpy_batches, which lets go of the iterator on a thread
+      batches.close()
   else:
     logging.info('Reusing the finished fine-tune (step %d) in %s.', start_step, directory)
   writer.close()

@@ -17,6 +17,7 @@ import tensorflow_datasets as tfds
 from matplotlib.figure import Figure
 
 from scfa_jax.data import input_pipeline
+from scfa_jax.data import release
 from scfa_jax.evaluation import knn
 
 FILE_NAME = 'retrieval_examples.png'
@@ -47,7 +48,7 @@ def read_grids(builder: tfds.core.DatasetBuilder, split: str, data_config: ml_co
   for part in range(jax.process_count()):
     dataset, _ = input_pipeline.create_eval_dataset(builder, split, data_config, local_batch_size=batch_size,
                                                     process_index=part, num_processes=jax.process_count())
-    for batch in dataset.as_numpy_iterator():
+    for batch in release.numpy_batches(dataset):
       images = batch['image'][batch['mask']]
       if images.ndim == 5:  # fused samples [P, H, W, 3]: the gallery shows the global grid
         images = images[:, 0]
