@@ -67,6 +67,7 @@ def get_config() -> ml_collections.ConfigDict:
   aug.random_crop = False  # Random resized crop (Inception-style box), then resize to the tile.
   aug.crop_scale = (0.5, 1.0)  # Range of the crop's area as a fraction of the frame.
   aug.crop_ratio = (3 / 4, 4 / 3)  # Range of the crop's aspect ratio (width / height), drawn log-uniformly.
+  aug.crop_local_views = True  # False: local views skip random_crop (its resize blurs the detail they carry).
   aug.flip = False  # Mirror left-right with probability 1/2 (breaks left/right motion classes).
   aug.brightness = 0.0  # Colour jitter as torchvision's ColorJitter: brightness factor uniform in [1-x, 1+x]; 0 = off.
   aug.contrast = 0.0  # Contrast factor uniform in [1-x, 1+x] (about the view's mean grey); 0 = off.

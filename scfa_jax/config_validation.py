@@ -102,6 +102,7 @@ RULES: tuple[Rule, ...] = (
     positive('model.local_feature_weight'),
     Rule('data.augment.crop_scale', _range_pair(0.0, 1.0), '(min, max) with 0 < min <= max <= 1'),
     Rule('data.augment.crop_ratio', _range_pair(0.0, None), '(min, max) with 0 < min <= max'),
+    one_of('data.augment.crop_local_views', (False, True)),
     between('data.augment.brightness', 0.0, 1.0),
     between('data.augment.contrast', 0.0, 1.0),
     between('data.augment.saturation', 0.0, 1.0),

@@ -129,6 +129,32 @@ def test_view_span_draws_each_global_view_from_its_own_stretch_and_leaves_local_
   assert len(set(firsts)) > 1  # each view its own stretch
 
 
+@pytest.mark.parametrize('fused', [False, True])
+def test_crop_local_views_false_leaves_local_views_uncropped_and_global_views_cropped(fused):
+  """A crop resized back to the tile blurs 1-pixel detail: the local views keep every pixel (the sampled run's)."""
+  rng = np.random.default_rng(0)
+  frames = [rng.integers(0, 256, (8, 8, 3), dtype=np.uint8) for _ in range(20)]  # 1-pixel texture, new each frame
+  example = {'frames': tf.constant(common.encode_frames(frames, shorter_side=0)),
+             'label': tf.constant(1)}
+  seed = tf.constant([4, 2], tf.int64)
+
+  def views(**augment):
+    config = _data_config(local_grid=2, fuse_local_views=fused)
+    config.augment.update(augment)
+    grids = input_pipeline.preprocess_train(example, seed, data_config=config, num_views=2, num_local_views=1)
+    grids = grids['views'].numpy()
+    return (grids[:, 0], grids[:, 1]) if fused else (grids[:2], grids[2:])
+
+  plain_global, plain_local = views()
+  crop_global, crop_local = views(random_crop=True)
+  kept_global, kept_local = views(random_crop=True, crop_local_views=False)
+  np.testing.assert_array_equal(kept_local, plain_local)  # the local run's pixels, as without augmentation
+  np.testing.assert_array_equal(kept_global, crop_global)  # global views cropped as before
+  assert not np.array_equal(crop_global, plain_global) and not np.array_equal(crop_local, plain_local)
+  jittered_local = views(random_crop=True, crop_local_views=False, brightness=0.4)[1]
+  assert not np.array_equal(jittered_local, plain_local)  # colour still applies to local views
+
+
 @pytest.mark.parametrize('num_frames', [4, 17, 40])
 def test_evaluation_local_runs_are_deterministic_and_spread(num_frames):
   runs = [sampling.local_run_indices(num_frames, 4, 2, position=p).numpy() for p in (0.0, 0.5, 1.0)]

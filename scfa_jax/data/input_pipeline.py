@@ -69,15 +69,26 @@ def _local_views(encoded: tf.Tensor, seeds: tf.Tensor, data_config: ml_collectio
   """One local grid per seed (``layout.local_grid_spec``): a short run of frames tiled at higher detail.
 
   Training draws each run's start from its seed and augments as the global
-  views do; evaluation places run l of L at (l + 0.5) / L of the video, without
-  augmentation. The seeds also drive the shuffled-frames baseline.
+  views do, except for random crops where ``data.augment.crop_local_views`` is
+  False (a crop is resized back to the tile, which blurs the 1-pixel detail a
+  local view is for); evaluation places run l of L at (l + 0.5) / L of the
+  video, without augmentation. The seeds also drive the shuffled-frames baseline.
   """
   spec = layout.local_grid_spec(data_config)
   runs = _maybe_shuffle_frames(_local_runs(tf.shape(encoded)[0], seeds, data_config, training=training), seeds,
                                data_config)
   if training:
-    return views.make_views(encoded, runs, spec, aug_config=data_config.augment, seeds=seeds)
+    return views.make_views(encoded, runs, spec, aug_config=local_augment(data_config.augment), seeds=seeds)
   return views.make_views(encoded, runs, spec)
+
+
+def local_augment(aug_config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """``data.augment`` as local views get it: without random crops where ``crop_local_views`` is False."""
+  if aug_config.get('crop_local_views', True):
+    return aug_config
+  local = aug_config.copy_and_resolve_references()
+  local.random_crop = False
+  return local
 
 
 def preprocess_train(example: dict, seed: tf.Tensor, *, data_config: ml_collections.ConfigDict,
