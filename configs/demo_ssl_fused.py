@@ -12,15 +12,16 @@ Random crops apply to the global grid only
 (``data.augment.crop_local_views=False``): resizing a crop blurs the 1-pixel
 textures the local view is there for.
 
-What it shows is a limit of instance contrast, not a recipe to copy: it
-learns the texture on every seed (100%) and the direction of motion on one
-of three (seeds 0-2 in docs/self_supervised.md: linear probe 67.0%, where
-supervised SCFA on the same samples reads 98.0%). Once the texture and where
-things are tell two samplings of a video from the others, the loss gains
-little from the motion, and most seeds do not learn it (crops on every view give the opposite: direction
-99%, texture 45%). With a tenth of the labels, supervised SCFA learns both
-and beats it (docs/semi_supervised.md). A step encodes 8 images a video (configs/demo_fused.py
-4). Run from the repository root (it imports configs/).
+What it shows is a limit of instance contrast, not a recipe to copy: it learns
+the texture on every seed (100%) and the direction of motion on one of three
+(seeds 0-2 in docs/self_supervised.md: linear probe 67.0%, where supervised
+SCFA on the same samples reads 98.0%). Once the texture and where things are
+tell two samplings of a video from the others, the loss gains little from the
+motion, and most seeds do not learn it (crops on every view give the opposite:
+direction 99%, texture 45%). With a tenth of the labels, supervised SCFA
+learns both and beats it (docs/semi_supervised.md). A step encodes 8 images a
+video (configs/demo_fused.py 4). Run from the repository root (it imports
+configs/).
 """
 
 from configs import demo_fused

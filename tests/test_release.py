@@ -53,9 +53,10 @@ class _SlowIterator(_SlowToDestroy):
     return self.left
 
 
-def _let_go_on_the_thread(log: list, use) -> None:
+def _let_go_on_the_thread(log: list, use, batches=None) -> None:
+  """``use(batches)`` (by default fresh ``numpy_batches`` logging to ``log``) returns at once; the thread destroys."""
   start = time.perf_counter()
-  use(release.numpy_batches(_Dataset(log)))
+  use(release.numpy_batches(_Dataset(log)) if batches is None else batches)
   assert time.perf_counter() - start < 0.5, 'waited for the destructor'
   for thread in threading.enumerate():
     if thread.name == 'release-tf-data-iterators':
@@ -78,7 +79,7 @@ def test_numpy_batches_left_early_let_go_of_the_iterator_on_a_thread():
   closed = []
   batches = release.numpy_batches(_Dataset(closed))
   next(batches)
-  _let_go_on_the_thread(closed, lambda _: batches.close())
+  _let_go_on_the_thread(closed, lambda started: started.close(), batches)
 
 
 def test_training_and_evaluation_hand_every_iterator_over(tiny_config, tmp_path, monkeypatch):
