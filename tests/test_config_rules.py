@@ -41,6 +41,7 @@ BAD_AND_BOUNDARY = {
     'data.view_span': ([(0.8, 0.5), (0.0, 1.0), (0.5, 1.1), (0.5,), 'x'], [(1.0, 1.0), (0.3, 0.6)]),
     'data.augment.crop_scale': ([(0.8, 0.5), (0.0, 1.0), (0.5, 1.1), (0.5,), 'x'], [(1.0, 1.0), (0.01, 1.0)]),
     'data.augment.crop_ratio': ([(1.3, 0.75), (0.0, 1.0), (1.0,)], [(0.01, 100.0)]),
+    'data.augment.crop_local_views': ([1, 'yes', None], [False]),
     'data.augment.brightness': ([-0.1, 1.1], [0.0, 1.0]),
     'data.augment.contrast': ([-0.1, 1.1], [0.0, 1.0]),
     'data.augment.saturation': ([-0.1, 1.1], [0.0, 1.0]),
