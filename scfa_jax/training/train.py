@@ -186,8 +186,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                           learning_rate_fn=run.schedule, axis_name=dp.axis_name,
                           skip_nonfinite=config.train.skip_nonfinite_steps,
                           momentum_fn=momentum_schedule(config, run.total_steps)), donate_state=True)
-    owned = [dataset.as_numpy_iterator()]  # its only reference: see the finally clause
-    batches = dp.prefetch_to_device(owned[0], config.data.prefetch_to_device)
+    batches = dp.prefetch_to_device(release.numpy_batches(dataset), config.data.prefetch_to_device)
     try:
       state = loop.fit(state, p_train_step, batches, start_step=start_step, last_step=last_step,
                        grids_per_step=(input_pipeline.images_per_video(config.data) + (pretext_spec is not None))
@@ -195,9 +194,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                        log_every_steps=config.train.log_every_steps, ckpt_every_steps=config.ckpt.every_steps,
                        manager=run.manager, writer=writer,
                        nan_hint='Lower config.optim.learning_rate, or set config.optim.grad_clip_norm.')
-    finally:  # evaluation (or a preempted exit) need not wait up to a minute for the iterator's destructor
-      batches.close()  # the generator's frame lets go of the iterator, even while a traceback holds fit's frame
-      release.release_in_background(owned)
+    finally:  # evaluation (or a preempted exit) need not wait up to a minute for the iterator's destructor:
+      batches.close()  # ends numpy_batches, which lets go of it on a thread, even while a traceback holds fit's frame
 
   results = {}
   if config.eval.after_training:
