@@ -243,7 +243,7 @@ def _classifier_init_problems(config: ml_collections.ConfigDict) -> list[str]:
 
 
 def _pretext_problems(config: ml_collections.ConfigDict) -> list[str]:
-  """Temporal pretext tasks need frame order to predict and a plain grid view to carry it."""
+  """Temporal pretext tasks need frame order to predict, in a view that shows it."""
   tasks = [t for t in ('arrow_of_time', 'speed', 'shuffle') if _positive(_get(config, f'loss.pretext.{t}')[1])]
   if _get(config, 'loss.pretext.reversed_negatives')[1] is True and 'arrow_of_time' not in tasks:
     return ['config.loss.pretext.reversed_negatives=True contrasts against the backwards-played grids of the '
@@ -259,9 +259,6 @@ def _pretext_problems(config: ml_collections.ConfigDict) -> list[str]:
   if _get(config, 'data.grid_rows')[1] == 1 and _get(config, 'data.grid_cols')[1] == 1:
     found.append(f'{named} > 0 predicts how frames are ordered, but a 1x1 grid shows one frame: use a larger '
                  'grid (config.data.grid_rows/grid_cols) or set the weights to 0.')
-  if _get(config, 'data.fuse_local_views')[1] is True:
-    found.append(f'{named} > 0 adds a plain grid view per video, which fused samples (config.data.fuse_local_views'
-                 '=True) cannot carry: set one of them off.')
   if _get(config, 'model.per_frame')[1] is True:
     found.append(f'{named} > 0 predicts frame order, which the TSN average of frame features '
                  '(config.model.per_frame=True) cannot see: set one of them off.')

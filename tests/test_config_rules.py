@@ -184,9 +184,6 @@ FUSED = {'data.fuse_local_views': True, 'data.num_local_views': 1}
     ({'loss.pretext.speed': 0.5, 'model.per_frame': True},
      'config.loss.pretext.speed > 0 predicts frame order, which the TSN average of frame features '
      '(config.model.per_frame=True) cannot see: set one of them off.'),
-    ({**FUSED, 'loss.pretext.shuffle': 0.5},
-     'config.loss.pretext.shuffle > 0 adds a plain grid view per video, which fused samples '
-     '(config.data.fuse_local_views=True) cannot carry: set one of them off.'),
     ({'loss.pretext.arrow_of_time': 0.5, 'loss.pretext.reversed_negatives': True,
       'loss.pretext.backwards_share': 0.0},
      'config.loss.pretext.reversed_negatives=True contrasts against backwards-played grids, but '

@@ -14,6 +14,7 @@ from scfa_jax import config_validation
 from scfa_jax import datasets
 from scfa_jax.data import input_pipeline
 from scfa_jax.data import preprocessing
+from scfa_jax.data import pretext
 from scfa_jax.evaluation import gallery
 from scfa_jax.models import scfa
 from scfa_jax.training import loop
@@ -61,6 +62,48 @@ def test_evaluation_samples_fuse_each_clip_with_its_own_local_run():
   assert firsts[0] < 40 / 2 < firsts[1]  # clip k's run starts (k + 0.5) / 2 of the way through
   with pytest.raises(ValueError, match='eval.local_views'):
     input_pipeline.preprocess_eval(example, data_config=config, num_local_views=1)
+
+
+@pytest.mark.parametrize('spec,order', [
+    (pretext.Spec(arrow_of_time=True, backwards_share=1.0), 'backwards'),
+    (pretext.Spec(arrow_of_time=True, backwards_share=0.0), 'forwards'),
+    (pretext.Spec(speed_classes=2), 'speed'),
+    (pretext.Spec(shuffle=True), 'shuffle'),
+])
+def test_a_fused_pretext_sample_plays_its_local_view_as_its_grid(spec, order):
+  """The pretext view of a fused sample transforms every pathway, so its labels hold for the whole sample."""
+  config = _data_config(local_grid=2, local_frames_stride=2, fuse_local_views=True)
+  example = _levelled_video(50)  # levels up to 245: room for speed class 2 (31 frames)
+  plain = input_pipeline.preprocess_train(example, tf.constant([5, 0], tf.int64), data_config=config,
+                                          num_views=2, num_local_views=1)['views'].numpy()
+  seen = set()
+  for s in range(8):
+    out = input_pipeline.preprocess_train(example, tf.constant([5, s], tf.int64), data_config=config, num_views=2,
+                                          num_local_views=1, pretext_spec=spec)
+    samples = out['views'].numpy()
+    assert samples.shape == (3, 2, 16, 16, 3)  # two contrastive samples, then the pretext sample
+    if s == 0:  # the pretext sample comes after the others and leaves them as they were
+      np.testing.assert_array_equal(samples[:2], plain)
+    grid = np.round(_tile_levels(samples[2, 0], 4) / 5)
+    local = np.round(_tile_levels(samples[2, 1], 8) / 5)
+    if order == 'speed':
+      k = int(out['pretext']['speed']) + 1
+      np.testing.assert_array_equal(np.diff(grid), k)
+      np.testing.assert_array_equal(np.diff(local), 2 * k)  # local_frames_stride x the speed class
+      seen.add(k)
+    elif order == 'shuffle':
+      shuffled = int(out['pretext']['shuffle'])
+      for frames in (grid, local):
+        assert shuffled == (not (np.all(np.diff(frames) > 0))), frames
+      assert np.all(np.diff(np.sort(local)) == 2)  # the same run of frames, in another order
+      seen.add(shuffled)
+    else:
+      sign = -1 if order == 'backwards' else 1
+      assert int(out['pretext']['arrow_of_time']) == (order == 'backwards')
+      assert np.all(np.sign(np.diff(grid)) == sign)
+      np.testing.assert_array_equal(np.diff(local), 2 * sign)
+  if order in ('speed', 'shuffle'):
+    assert len(seen) == 2, seen  # both classes drawn
 
 
 @pytest.fixture(scope='module')
@@ -242,6 +285,9 @@ def test_a_fused_run_trains_evaluates_and_fine_tunes_on_fused_samples(tiny_confi
   tiny_config.data.update(num_local_views=1, local_grid=1, fuse_local_views=True)
   tiny_config.loss.update(pathway_aux_weight=0.5, local_aux_weight=0.0)  # the global grid's head: restored, then dropped
   tiny_config.model.local_feature_weight = 0.5  # evaluation and inference must see the same weighted feature
+  # A backwards-played fused sample a video: the arrow head (kept in the checkpoint, dropped by fine-tuning) and a
+  # hard negative; nothing after training reads either.
+  tiny_config.loss.pretext.update(arrow_of_time=0.5, reversed_negatives=True)
   tiny_config.train.max_steps = 2
   tiny_config.eval.update(num_test_clips=1, retrieval_ks=(1,), plots=False, finetune_epochs=1)
   results = train.train_and_evaluate(tiny_config, str(tmp_path / 'run'))

@@ -309,14 +309,18 @@ def test_bad_self_supervised_settings_are_refused_in_one_line(overrides, message
   assert str(error.value).startswith(message) and '\n' not in str(error.value)
 
 
-def test_reversed_pretext_grids_are_negatives_of_every_view():
-  """loss.pretext.reversed_negatives: a backwards grid (arrow label 1) joins every anchor's denominator."""
+@pytest.mark.parametrize('image_shape', [(16, 16, 3), (2, 16, 16, 3)], ids=['grids', 'fused'])
+def test_reversed_pretext_grids_are_negatives_of_every_view(image_shape):
+  """loss.pretext.reversed_negatives: a backwards grid (arrow label 1) joins every anchor's denominator.
+
+  Fused samples ([pathways, H, W, 3] a view): the backwards sample is one negative, as a grid is.
+  """
   config = base_config.get_config()
   config.loss.update(positives='video', temperature=0.2, base_temperature=0.2)
   config.loss.pretext.update(shuffle=0.7, reversed_negatives=True)
   schedule = optax.constant_schedule(1e-3)
-  state = tiny_state(schedule, shuffle_head=True)
-  views = np.random.default_rng(2).integers(0, 256, size=(NUM_VIDEOS, NUM_VIEWS, 16, 16, 3), dtype=np.uint8)
+  state = tiny_state(schedule, image_shape, shuffle_head=True)
+  views = np.random.default_rng(2).integers(0, 256, size=(NUM_VIDEOS, NUM_VIEWS) + image_shape, dtype=np.uint8)
   pretext_labels = {'shuffle': np.array([0, 0, 1], np.int32), 'arrow_of_time': np.array([1, 0, pretext.NO_LABEL])}
   step = jax.jit(functools.partial(steps.train_step, loss_config=config.loss, preprocessing_mode='unit',
                                    learning_rate_fn=schedule, axis_name=None))

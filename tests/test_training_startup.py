@@ -39,8 +39,7 @@ builder = tfds.builder('synthetic_motion/tiny', data_dir=data_dir)
 for data_settings in json.loads(sys.argv[3]):
   config = make_tiny_config(data_dir)
   config.data.update(data_settings)
-  if not config.data.fuse_local_views:  # fused samples take no pretext view
-    config.loss.pretext.update(arrow_of_time=1.0, speed=1.0, shuffle=1.0)
+  config.loss.pretext.update(arrow_of_time=1.0, speed=1.0, shuffle=1.0)
   pretext_spec = pretext.Spec.from_config(config.loss)
   train = input_pipeline.create_train_dataset(builder, config.data, local_batch_size=8, seed=0, start_step=3,
                                               keep=np.arange(0, 24, 2), pretext_spec=pretext_spec)

@@ -108,8 +108,8 @@ def preprocess_train(example: dict, seed: tf.Tensor, *, data_config: ml_collecti
     data_config: ``config.data``.
     num_views: global temporal views (fused: samples) per video (2 for SupCon).
     num_local_views: local views per video, after the global ones (fused: per sample).
-    pretext_spec: temporal pretext tasks (``loss.pretext``): one more global grid, the
-      last view, sampled and transformed for them, and its labels (not with fused samples).
+    pretext_spec: temporal pretext tasks (``loss.pretext``): one more global grid (fused: one
+      more sample), the last view, sampled and transformed for them, and its labels.
 
   Returns:
     {'views': uint8 [num_views + num_local_views (+ 1 pretext view), H, W, 3], global views first
@@ -133,11 +133,30 @@ def preprocess_train(example: dict, seed: tf.Tensor, *, data_config: ml_collecti
   out = {'views': grids, 'label': tf.cast(example['label'], tf.int32)}
   if pretext_spec is not None:  # its own seed, after every other view's: those stay what they were
     pretext_seed = tf.random.experimental.stateless_fold_in(seed, num_views + num_local_views)
-    indices, out['pretext'] = pretext.sample(num_frames, spec.num_frames, pretext_spec, pretext_seed,
-                                             data_config.train_sampling)
-    grid = views.make_views(encoded, indices[None], spec, aug_config=data_config.augment, seeds=pretext_seed[None])
-    out['views'] = tf.concat([grids, grid], axis=0)
+    view, out['pretext'] = _pretext_view(encoded, pretext_seed, data_config, pretext_spec)
+    out['views'] = tf.concat([grids, view], axis=0)
   return out
+
+
+def _pretext_view(encoded: tf.Tensor, seed: tf.Tensor, data_config: ml_collections.ConfigDict,
+                  pretext_spec: pretext.Spec) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+  """One pretext view [1, H, W, 3] (fused: a fused sample [1, 1 + L, H, W, 3]) and its labels (``pretext.sample``).
+
+  A fused sample's local views are played as its grid (``pretext.local_run``),
+  each on a seed folded from ``seed``.
+  """
+  spec = GridSpec.from_config(data_config)
+  num_frames = tf.shape(encoded)[0]
+  indices, labels = pretext.sample(num_frames, spec.num_frames, pretext_spec, seed, data_config.train_sampling)
+  grid = views.make_views(encoded, indices[None], spec, aug_config=data_config.augment, seeds=seed[None])
+  if not is_fused(data_config):
+    return grid, labels
+  local_spec = layout.local_grid_spec(data_config)
+  seeds = _view_seeds(tf.random.experimental.stateless_fold_in(seed, 1), data_config.num_local_views)
+  runs = tf.stack([pretext.local_run(num_frames, local_spec.num_frames, data_config.local_frames_stride, labels,
+                                     seeds[l]) for l in range(data_config.num_local_views)])
+  local = views.make_views(encoded, runs, local_spec, aug_config=local_augment(data_config.augment), seeds=seeds)
+  return fuse_samples(grid, local), labels
 
 
 def is_fused(data_config: ml_collections.ConfigDict) -> bool:
@@ -291,10 +310,12 @@ def view_counts(data_config: ml_collections.ConfigDict) -> tuple[int, int]:
   return num_global, num_local
 
 
-def images_per_video(data_config: ml_collections.ConfigDict) -> int:
-  """Images a training step encodes per video: G + L views, or G fused samples of 1 + L images."""
+def images_per_video(data_config: ml_collections.ConfigDict, pretext_spec: pretext.Spec | None = None) -> int:
+  """Images a training step encodes per video: G + L views, or G fused samples of 1 + L images, and the pretext view."""
   num_global, num_local = view_counts(data_config)
-  return num_global * (1 + num_local) if is_fused(data_config) else num_global + num_local
+  if is_fused(data_config):
+    return (num_global + (pretext_spec is not None)) * (1 + num_local)
+  return num_global + num_local + (pretext_spec is not None)
 
 
 def create_train_dataset(

@@ -16,7 +16,10 @@ video and nothing else:
 With several tasks on, one pretext view per video carries all of them (speed
 picks the frames, then reversal, then shuffling, each drawn on its own); a
 shuffled view has no arrow of time, so its arrow label is ``NO_LABEL`` and the
-loss skips it. Pure TF functions of (number of frames, seed), for ``tf.data.map``.
+loss skips it. With fused samples (``data.fuse_local_views``) the pretext
+view is a fused sample, and :func:`local_run` plays each of its local views as
+its grid was played (same speed, direction and shuffling), so the labels hold
+for every pathway. Pure TF functions of (number of frames, seed), for ``tf.data.map``.
 """
 
 from __future__ import annotations
@@ -108,3 +111,26 @@ def sample(num_frames: tf.Tensor, num_samples: int, spec: Spec, seed: tf.Tensor,
     if spec.arrow_of_time:
       labels['arrow_of_time'] = tf.where(shuffled, NO_LABEL, labels['arrow_of_time'])
   return indices, labels
+
+
+def local_run(num_frames: tf.Tensor, num_samples: int, stride: int, labels: dict[str, tf.Tensor],
+              seed: tf.Tensor) -> tf.Tensor:
+  """A fused pretext view's local run: ``num_samples`` frames, played as :func:`sample`'s labels say its grid was.
+
+  At speed class ``k - 1`` the frames are ``stride * k`` apart (clipped to the
+  video, as :func:`strided_run`); otherwise the training views' local run
+  (``sampling.local_run_indices``). Then reversed where the arrow label is 1 and
+  shuffled where the shuffle label is 1, so a backwards sample shows no
+  forwards pathway (which would let the features tell it from its video by
+  the local view alone, or hide the order from the arrow head).
+  """
+  seeds = [tf.random.experimental.stateless_fold_in(seed, i) for i in range(2)]
+  if 'speed' in labels:
+    run = strided_run(num_frames, num_samples, stride * (labels['speed'] + 1), seeds[0])
+  else:
+    run = tf.cast(sampling.local_run_indices(num_frames, num_samples, stride, seeds[0]), tf.int32)
+  if 'arrow_of_time' in labels:
+    run = tf.where(labels['arrow_of_time'] == 1, reverse(run), run)
+  if 'shuffle' in labels:
+    run = tf.where(labels['shuffle'] == 1, shuffle(run, seeds[1]), run)
+  return run

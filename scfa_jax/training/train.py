@@ -189,7 +189,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     batches = dp.prefetch_to_device(release.numpy_batches(dataset), config.data.prefetch_to_device)
     try:
       state = loop.fit(state, p_train_step, batches, start_step=start_step, last_step=last_step,
-                       grids_per_step=(input_pipeline.images_per_video(config.data) + (pretext_spec is not None))
+                       grids_per_step=input_pipeline.images_per_video(config.data, pretext_spec)
                        * config.train.batch_size,
                        log_every_steps=config.train.log_every_steps, ckpt_every_steps=config.ckpt.every_steps,
                        manager=run.manager, writer=writer,
