@@ -9,7 +9,9 @@ import sys
 import pytest
 
 from scfa_jax import console
+from scfa_jax.data import pretext
 from scfa_jax.training import startup
+from tests.conftest import make_tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NATIVE_LINE = re.compile(r'^[IWE]\d{4} [\d:.]+ +\d+ \S+:\d+\]', re.M)
@@ -44,6 +46,22 @@ def test_command_line_summary_names_file_and_overrides():
   assert startup.command_line('configs/demo.py', {'train.num_epochs': 1}) == (
       'config configs/demo.py, overrides: train.num_epochs=1')
   assert startup.command_line(None, {}) == 'config (built in Python), no overrides'
+
+
+@pytest.mark.parametrize('data,pretext_on,phrase', [
+    ({}, False, ' (2 views each)'),
+    ({'num_global_views': 4}, False, ' (4 views each)'),
+    ({'num_global_views': 1}, False, ''),
+    ({'num_global_views': 3}, True, ' (3 views + 1 pretext view each)'),
+    ({'num_local_views': 2, 'local_grid': 2}, False, ' (2 global + 2 local views each)'),
+    ({'num_global_views': 3, 'num_local_views': 1, 'local_grid': 2, 'fuse_local_views': True}, True,
+     ' (3 samples + 1 pretext sample each); every sample fuses 2 images (1 global grid + 1 local)'),
+])
+def test_the_batch_line_says_what_a_step_encodes_of_each_video(data, pretext_on, phrase):
+  config = make_tiny_config('unused')
+  config.data.update(data)
+  spec = pretext.Spec(arrow_of_time=True) if pretext_on else None
+  assert startup.views_phrase(config.data, spec) == phrase
 
 
 def _run(tiny_data_dir, workdir, **env):

@@ -15,6 +15,7 @@ import tensorflow_datasets as tfds
 
 from scfa_jax.data import input_pipeline
 from scfa_jax.data import labels as labels_lib
+from scfa_jax.data import pretext
 
 
 def command_line(config_file: Optional[str], overrides: Mapping[str, Any]) -> str:
@@ -28,12 +29,21 @@ def devices_line(config: ml_collections.ConfigDict) -> str:
   devices = jax.devices()
   kind = devices[0].device_kind if devices[0].platform != 'cpu' else 'CPU'
   per_device = config.train.batch_size // max(len(devices), 1)
-  views = 2 if config.loss.name == 'supcon' else 1
-  pathways = 1 + config.data.num_local_views if config.data.get('fuse_local_views') else 0
   return (f'devices: {len(devices)} x {kind} ({jax.local_device_count()} local) on {jax.process_count()} '
           f'host(s); batch: {config.train.batch_size} videos global, {per_device} per device'
-          + (f' ({views} views each)' if views > 1 else '')
-          + (f'; every view fuses {pathways} images (1 global grid + {pathways - 1} local)' if pathways else ''))
+          + views_phrase(config.data, pretext.Spec.from_config(config.loss)))
+
+
+def views_phrase(data_config: ml_collections.ConfigDict, pretext_spec: Optional[pretext.Spec]) -> str:
+  """What a training step encodes of each video: `` (4 views each)``, local views, fused samples, the pretext view."""
+  num_global, num_local = input_pipeline.view_counts(data_config)
+  extra = pretext_spec is not None
+  if input_pipeline.is_fused(data_config):
+    samples = f'{num_global} samples' + (' + 1 pretext sample' if extra else '')
+    return f' ({samples} each); every sample fuses {1 + num_local} images (1 global grid + {num_local} local)'
+  views = f'{num_global} views' if not num_local else f'{num_global} global + {num_local} local views'
+  views += ' + 1 pretext view' if extra else ''
+  return '' if views == '1 views' else f' ({views} each)'
 
 
 def summary_lines(config: ml_collections.ConfigDict, builder: tfds.core.DatasetBuilder, *, workdir: str,
