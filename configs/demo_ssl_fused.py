@@ -12,14 +12,15 @@ Random crops apply to the global grid only
 (``data.augment.crop_local_views=False``): resizing a crop blurs the 1-pixel
 textures the local view is there for.
 
-What it shows is a limit of instance contrast, not a recipe to copy: it learns
-the texture on every seed (100%) and the direction of motion on one of three
-(seeds 0-2 in docs/self_supervised.md: linear probe 67.0%, where supervised
-SCFA on the same samples reads 98.0%). Once the texture and where things are
-tell two samplings of a video from the others, the loss gains little from the
-motion, and most seeds do not learn it (crops on every view give the opposite:
-direction 99%, texture 45%). With a tenth of the labels, supervised SCFA
-learns both and beats it (docs/semi_supervised.md). A step encodes 8 images a
+The global grid also has an instance term of its own
+(``loss.pathway_aux_weight=1``, ``local_aux_weight=0``: a projection head on
+the grid's feature, the same samplings as positives). Without it instance
+contrast learns the texture on every seed and the direction of motion on one
+of three: once the texture tells the samplings of a video from the others,
+the fused loss gains little from the motion (feature suppression). The grid
+cannot see the texture, and its colours and positions are redrawn per view,
+so its own term can only match samplings by how things move. Figures:
+docs/self_supervised.md and docs/semi_supervised.md. A step encodes 8 images a
 video (configs/demo_fused.py 4). Run from the repository root (it imports
 configs/).
 """
@@ -31,4 +32,5 @@ from configs import demo_ssl
 def get_config():
   config = demo_fused.fuse_one_local_view(demo_ssl.get_config())
   config.data.augment.crop_local_views = False
+  config.loss.update(pathway_aux_weight=1.0, local_aux_weight=0.0)
   return config

@@ -209,10 +209,11 @@ def test_pathway_heads_project_each_pathway_feature_on_its_own(heads):
       {k: {n: v for n, v in c.items() if not n.startswith('pathway')} for k, c in variables.items()}, x)
 
 
-def _fused_state(dtype: str = 'float32', pathway_aux_weight: float = 0.0, local_aux_weight=None):
+def _fused_state(dtype: str = 'float32', pathway_aux_weight: float = 0.0, local_aux_weight=None,
+                 positives: str = 'label'):
   model_config = _model_config(dtype=dtype)
   config = make_tiny_config('')
-  config.loss.update(pathway_aux_weight=pathway_aux_weight, local_aux_weight=local_aux_weight)
+  config.loss.update(pathway_aux_weight=pathway_aux_weight, local_aux_weight=local_aux_weight, positives=positives)
   config.data.update(num_local_views=1, local_grid=1, fuse_local_views=True)
   model = scfa.create_model(model_config, num_pathways=2, pathway_heads=scfa.pathway_heads_of(config))
   schedule = loop.learning_rate_schedule(config.optim, steps_per_epoch=1, total_steps=10)
@@ -229,14 +230,18 @@ def _fused_batch(num_videos: int = 6):
           'label': np.array([0, 1, 2, 0, 1, 2][:num_videos], np.int32)}
 
 
-@pytest.mark.parametrize('pathway_aux_weight,local_aux_weight', [
-    pytest.param(0.0, None, marks=pytest.mark.slow(seconds=24)),  # compiles the fused step (24 s, AVX2 machine)
-    pytest.param(0.5, None, marks=pytest.mark.slow(seconds=5)),  # every pathway's term, weight 0.5
-    pytest.param(0.5, 0.0, marks=pytest.mark.slow(seconds=5)),  # the global grid's term only
-    pytest.param(0.0, 0.25, marks=pytest.mark.slow(seconds=5)),  # the local view's term only
+@pytest.mark.parametrize('pathway_aux_weight,local_aux_weight,positives', [
+    pytest.param(0.0, None, 'label', marks=pytest.mark.slow(seconds=24)),  # compiles the fused step (24 s, AVX2)
+    pytest.param(0.5, None, 'label', marks=pytest.mark.slow(seconds=5)),  # every pathway's term, weight 0.5
+    pytest.param(0.5, 0.0, 'label', marks=pytest.mark.slow(seconds=5)),  # the global grid's term only
+    pytest.param(0.0, 0.25, 'label', marks=pytest.mark.slow(seconds=5)),  # the local view's term only
+    # configs/demo_ssl_fused.py: instance contrast, fused and on the grid alone (its own positives: the same video)
+    pytest.param(1.0, 0.0, 'video', marks=pytest.mark.slow(seconds=5)),
 ])
-def test_supcon_contrasts_the_two_fused_samplings_as_the_formula_says(pathway_aux_weight, local_aux_weight):
-  state, step = _fused_state(pathway_aux_weight=pathway_aux_weight, local_aux_weight=local_aux_weight)
+def test_supcon_contrasts_the_two_fused_samplings_as_the_formula_says(pathway_aux_weight, local_aux_weight,
+                                                                     positives):
+  state, step = _fused_state(pathway_aux_weight=pathway_aux_weight, local_aux_weight=local_aux_weight,
+                             positives=positives)
   batch = _fused_batch()
   _, metrics = step(state, batch)
   # The transcription: one fused projection per sampling of each video, stacked sampling-major; the two
@@ -247,7 +252,7 @@ def test_supcon_contrasts_the_two_fused_samplings_as_the_formula_says(pathway_au
                               mutable=['batch_stats'])
   z = np.asarray(outputs['projection'], np.float64)
   assert z.shape == (12, 8)  # 2 samplings x 6 videos, one embedding each: pathways are not views
-  labels = np.tile(batch['label'], 2)
+  labels = np.tile(batch['label'] if positives == 'label' else np.arange(6), 2)  # instance: a video is its class
   expected = supcon_reference(z, labels, temperature=0.07)
   # + each weighted pathway's own SupCon term over the same two samplings (a head only where the weight is > 0)
   weights = {0: pathway_aux_weight, 1: pathway_aux_weight if local_aux_weight is None else local_aux_weight}
