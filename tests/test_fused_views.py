@@ -82,6 +82,7 @@ def test_a_fused_pretext_sample_plays_its_local_view_as_its_grid(spec, order):
                                           num_local_views=1, pretext_spec=spec)
     samples = out['views'].numpy()
     assert samples.shape == (3, 2, 16, 16, 3)  # two contrastive samples, then the pretext sample
+    assert input_pipeline.images_per_video(config, spec) == 6  # what the console's grids/s counts
     if s == 0:  # the pretext sample comes after the others and leaves them as they were
       np.testing.assert_array_equal(samples[:2], plain)
     grid = np.round(_tile_levels(samples[2, 0], 4) / 5)

@@ -39,11 +39,16 @@ def views_phrase(data_config: ml_collections.ConfigDict, pretext_spec: Optional[
   num_global, num_local = input_pipeline.view_counts(data_config)
   extra = pretext_spec is not None
   if input_pipeline.is_fused(data_config):
-    samples = f'{num_global} samples' + (' + 1 pretext sample' if extra else '')
+    samples = _count(num_global, 'sample') + (' + 1 pretext sample' if extra else '')
     return f' ({samples} each); every sample fuses {1 + num_local} images (1 global grid + {num_local} local)'
-  views = f'{num_global} views' if not num_local else f'{num_global} global + {num_local} local views'
-  views += ' + 1 pretext view' if extra else ''
-  return '' if views == '1 views' else f' ({views} each)'
+  if num_global + num_local + extra == 1:
+    return ''
+  views = _count(num_global, 'view') if not num_local else f'{num_global} global + {_count(num_local, "local view")}'
+  return f' ({views}' + (' + 1 pretext view' if extra else '') + ' each)'
+
+
+def _count(n: int, noun: str) -> str:
+  return f'{n} {noun}' + ('' if n == 1 else 's')
 
 
 def summary_lines(config: ml_collections.ConfigDict, builder: tfds.core.DatasetBuilder, *, workdir: str,
