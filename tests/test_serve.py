@@ -149,8 +149,8 @@ class _Tab:
   def upload(self, path: str) -> None:
     """Drops ``path`` on the video box, clearing the previous video first (as a user clicks its x)."""
     clear = self.page.locator('#video button[aria-label="Clear"]')
-    if clear.count():
-      clear.click()
+    if clear.count():  # Gradio may show the same x twice while the video box re-renders (a strict-mode error)
+      clear.first.click()
       self.status('Drop a video')
     self.page.locator('#video input[type=file]').set_input_files(path)
 
