@@ -291,8 +291,8 @@ def test_a_fused_run_trains_evaluates_and_fine_tunes_on_fused_samples(tiny_confi
   tiny_config.data.update(num_local_views=1, local_grid=1, fuse_local_views=True)
   tiny_config.loss.update(pathway_aux_weight=0.5, local_aux_weight=0.0)  # the global grid's head: restored, then dropped
   tiny_config.model.local_feature_weight = 0.5  # evaluation and inference must see the same weighted feature
-  # A backwards-played fused sample a video: the arrow head (kept in the checkpoint, dropped by fine-tuning) and a
-  # hard negative; nothing after training reads either.
+  # A pretext sample a video, played forwards or backwards: the arrow head (kept in the checkpoint, dropped by
+  # fine-tuning), and the backwards ones as hard negatives; nothing after training reads either.
   tiny_config.loss.pretext.update(arrow_of_time=0.5, reversed_negatives=True)
   tiny_config.train.max_steps = 2
   tiny_config.eval.update(num_test_clips=1, retrieval_ks=(1,), plots=False, finetune_epochs=1)
