@@ -65,7 +65,7 @@ def _local_runs(num_frames: tf.Tensor, seeds: tf.Tensor, data_config: ml_collect
 
 
 def _local_views(encoded: tf.Tensor, seeds: tf.Tensor, data_config: ml_collections.ConfigDict, *,
-                 training: bool) -> tf.Tensor:
+                 training: bool, runs: tf.Tensor | None = None) -> tf.Tensor:
   """One local grid per seed (``layout.local_grid_spec``): a short run of frames tiled at higher detail.
 
   Training draws each run's start from its seed and augments as the global
@@ -73,10 +73,12 @@ def _local_views(encoded: tf.Tensor, seeds: tf.Tensor, data_config: ml_collectio
   False (a crop is resized back to the tile, which blurs the 1-pixel detail a
   local view is for); evaluation places run l of L at (l + 0.5) / L of the
   video, without augmentation. The seeds also drive the shuffled-frames baseline.
+  ``runs`` [L, n]: frames chosen by the caller instead (a fused pretext sample's).
   """
   spec = layout.local_grid_spec(data_config)
-  runs = _maybe_shuffle_frames(_local_runs(tf.shape(encoded)[0], seeds, data_config, training=training), seeds,
-                               data_config)
+  if runs is None:
+    runs = _maybe_shuffle_frames(_local_runs(tf.shape(encoded)[0], seeds, data_config, training=training), seeds,
+                                 data_config)
   if training:
     return views.make_views(encoded, runs, spec, aug_config=local_augment(data_config.augment), seeds=seeds)
   return views.make_views(encoded, runs, spec)
@@ -155,8 +157,7 @@ def _pretext_view(encoded: tf.Tensor, seed: tf.Tensor, data_config: ml_collectio
   seeds = _view_seeds(tf.random.experimental.stateless_fold_in(seed, 1), data_config.num_local_views)
   runs = tf.stack([pretext.local_run(num_frames, local_spec.num_frames, data_config.local_frames_stride, labels,
                                      seeds[l]) for l in range(data_config.num_local_views)])
-  local = views.make_views(encoded, runs, local_spec, aug_config=local_augment(data_config.augment), seeds=seeds)
-  return fuse_samples(grid, local), labels
+  return fuse_samples(grid, _local_views(encoded, seeds, data_config, training=True, runs=runs)), labels
 
 
 def is_fused(data_config: ml_collections.ConfigDict) -> bool:
