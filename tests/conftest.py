@@ -50,6 +50,7 @@ def host_devices(count: int) -> str:
   return f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={count}".strip()
 
 import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
+import ml_collections  # pylint: disable=g-import-not-at-top,wrong-import-position
 import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from scfa_jax import config as base_config
@@ -147,6 +148,23 @@ def make_tiny_config(data_dir: str):
   # No figures: matplotlib and t-SNE took 7 of a tiny evaluated run's 27 s. Tests that read figures ask for them.
   config.eval.update(batch_size=8, knn_k=3, plots=False)
   return config
+
+
+def override(config: ml_collections.ConfigDict, overrides: dict) -> ml_collections.ConfigDict:
+  """``config`` with ``overrides`` set ({'data.name': 'hmdb51'}: keys dotted as after ``--config.``)."""
+  for key, value in overrides.items():
+    *sections, field = key.split('.')
+    node = config
+    for section in sections:
+      node = node[section]
+    node[field] = value
+  return config
+
+
+def config_file(name: str, overrides: dict) -> ml_collections.ConfigDict:
+  """``configs/<name>.py`` with ``overrides`` (see :func:`override`)."""
+  from scfa_jax import notebook  # pylint: disable=g-import-not-at-top
+  return override(notebook.load_config(name), overrides)
 
 
 @pytest.fixture

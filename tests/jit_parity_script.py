@@ -1,18 +1,33 @@
 """Runs SCFA train steps through the pmap path and the jit (mesh + NamedSharding) path; prints JSON.
 
-Run by tests/test_jit_parallel.py with XLA_FLAGS=--xla_force_host_platform_device_count=8
-(the flag must be set before JAX starts, hence a separate process). Both paths also train a
-model of fused multi-scale samples (2 pathways, separate ResNets, attention fusion, per-pathway
-auxiliary SupCon terms) self-supervised (instance contrast, ``loss.positives='video'``, with a memory
-queue and a momentum key encoder), keys ``fused_*``, and so does one device on the whole global batch (``fused_*_one``: 8 devices =
-1 device, which a per-device video index as the instance label would break).
+Run once by tests/test_jit_parallel.py with XLA_FLAGS=--xla_force_host_platform_device_count=8 (the
+flag must be set before JAX starts, hence a separate process). One process computes every result, so
+the tests pay for one JAX start-up and the runs share JAX's caches. Eight short training runs
+(``NUM_STEPS`` steps each), the cheapest models that show each property:
+
+``float32``:
+  * label SupCon with a memory queue, pmap and jit: same losses, gradients, parameters, Adam moments,
+    BatchNorm statistics and queue (order included); the jit step donates its state and compiles once.
+  * fused multi-scale samples (2 pathways, separate ResNets, attention fusion, per-pathway auxiliary
+    SupCon terms) self-supervised (instance contrast, ``loss.positives='video'``, memory queue, momentum
+    key encoder), pmap and jit (``fused_*``): same losses, parameters, statistics and key encoder.
+  * self-supervised (the same loss on plain two-view samples), pmap on 8 devices and one device on the
+    whole global batch (``ssl_*``): 8 devices = 1 device, which a per-device video index as the instance
+    label (or anything else that splits the global batch's contrast per device) would break.
+
+``bfloat16``: the plain self-supervised model in bfloat16 on pmap and on jit (``ssl_*``): float32 state,
+losses that agree between the paths and follow the float32 pmap run above.
+
+``TIMINGS`` to stderr: each run's CPU seconds (all threads), for the test's ``slow`` mark.
 """
 
 import functools
 import json
 import sys
+import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from scfa_jax import config as base_config
@@ -22,14 +37,30 @@ from scfa_jax.training import loop
 from scfa_jax.training import memory_queue
 from scfa_jax.training import momentum
 from scfa_jax.training import steps
-from scfa_jax.training import train
 
 NUM_STEPS = 3
-QUEUE_SIZE = 200  # float32 runs push every view of the 3 steps' global batches into a SupCon memory queue
+QUEUE_SIZE = 200  # every run with a queue pushes all views of the 3 steps' global batches (96) into it
+_initial_variables = {}  # (dtype, image shape) -> host variables: the runs of one model start from the same ones
+
+
+def initial_state(model, image_shape: tuple[int, ...], tx, dtype: str) -> steps.TrainState:
+  """``train.create_train_state`` (without ``init_from``), the model initialised once per dtype and input shape.
+
+  Not imported from ``training.train``, whose input pipeline imports TensorFlow (3.5 s of CPU, 8% of this
+  process); ``apply_fn`` and ``tx`` are this run's (the pmap and jit models differ only in their axis name).
+  """
+  key = (dtype, image_shape)
+  if key not in _initial_variables:
+    init = jax.jit(functools.partial(model.init, train=False))
+    _initial_variables[key] = jax.device_get(init(jax.random.key(0), jnp.zeros((1,) + image_shape, jnp.float32)))
+  variables = _initial_variables[key]
+  return jax.device_get(steps.TrainState.create(apply_fn=model.apply, params=variables['params'], tx=tx,
+                                                batch_stats=variables.get('batch_stats', {})))
 
 
 def run_path(parallelism: str, dtype: str, batch: dict, one_device: bool = False, queue: bool = False,
              instance: bool = False, key_encoder: bool = False) -> dict:
+  start = time.process_time()
   config = base_config.get_config()
   config.loss.positives = 'video' if instance else 'label'
   config.model.update(depth=10, width=4, proj_hidden_dim=16, proj_dim=8, sync_batch_norm=True, dtype=dtype,
@@ -39,8 +70,7 @@ def run_path(parallelism: str, dtype: str, batch: dict, one_device: bool = False
   config.loss.pathway_aux_weight = 0.5 if pathways else 0.0
   model = scfa.create_model(config.model, axis_name=dp.axis_name, num_pathways=pathways, pathway_heads=tuple(range(pathways)))
   schedule = loop.learning_rate_schedule(config.optim, steps_per_epoch=1, total_steps=10)
-  host_state = train.create_train_state(jax.random.key(0), model, batch['views'].shape[2:],
-                                        loop.create_optimizer(config.optim, schedule), config.model)
+  host_state = initial_state(model, batch['views'].shape[2:], loop.create_optimizer(config.optim, schedule), dtype)
   if queue:
     host_state = host_state.replace(queue=memory_queue.init(QUEUE_SIZE, config.model.proj_dim))
   if key_encoder:  # a MoCo key encoder: the EMA of the parameters computes the keys and fills the queue
@@ -69,6 +99,8 @@ def run_path(parallelism: str, dtype: str, batch: dict, one_device: bool = False
   if parallelism == 'jit' and not one_device:
     out['cache_size'] = step._cache_size()  # pylint: disable=protected-access  # one executable: no recompiles
     out['params_sharding_replicated'] = all(x.sharding.is_fully_replicated for x in jax.tree.leaves(state.params))
+  name = f"{'one' if one_device else parallelism} {dtype} {'ssl' if instance else 'label'} {batch['views'].ndim}d"
+  print(f'TIMINGS {name}: {time.process_time() - start:.1f} s CPU', file=sys.stderr)
   return out
 
 
@@ -84,53 +116,10 @@ def max_rel_diff(a, b) -> float:
                    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)) if np.size(y)))
 
 
-def fused_parity(dtype: str, rng: np.random.Generator, labels: np.ndarray) -> dict:
-  """Fused samples [B, 2 samplings, 2 pathways, H, W, 3] on pmap, jit and one device."""
-  batch = {'views': rng.integers(0, 256, size=(len(labels), 2, 2, 16, 16, 3), dtype=np.uint8), 'label': labels}
-  ssl = functools.partial(run_path, dtype=dtype, batch=batch, queue=True, instance=True, key_encoder=True)
-  p, j, one = ssl('pmap'), ssl('jit'), ssl('pmap', one_device=True)
+def label_supcon_parity(batch: dict) -> dict:
+  """Label SupCon with a memory queue (float32), pmap against jit: the update and the jit step's contract."""
+  p, j = (run_path(parallelism, 'float32', batch, queue=True) for parallelism in ('pmap', 'jit'))
   return {
-      'fused_losses_pmap': p['losses'], 'fused_losses_jit': j['losses'], 'fused_losses_one': one['losses'],
-      'fused_params_max_abs_diff_one': max_diff(p['state'].params, one['state'].params),
-      'fused_batch_stats_max_abs_diff_one': max_diff(p['state'].batch_stats, one['state'].batch_stats),
-      'fused_params_max_abs_diff': max_diff(p['state'].params, j['state'].params),
-      'fused_batch_stats_max_abs_diff': max_diff(p['state'].batch_stats, j['state'].batch_stats),
-      'fused_params_moved': max_diff(j['state'].params, j['initial_params']),
-      'fused_queue_max_abs_diff_one': max_diff(p['state'].queue, one['state'].queue),
-      'fused_momentum_max_abs_diff_one': max_diff(p['state'].momentum_params, one['state'].momentum_params),
-      'fused_momentum_max_abs_diff': max_diff(p['state'].momentum_params, j['state'].momentum_params),
-      'fused_momentum_moved': max_diff(j['state'].momentum_params, j['initial_params']),
-  }
-
-
-def self_supervised_bfloat16(batch: dict) -> dict:
-  """Instance contrast with a queue and a momentum key encoder in bfloat16 against float32 (jit path)."""
-  ssl = functools.partial(run_path, 'jit', batch=batch, queue=True, instance=True, key_encoder=True)
-  half, full = ssl('bfloat16'), ssl('float32')
-  state = half['state']
-  return {
-      'ssl_losses_bfloat16': half['losses'], 'ssl_losses_float32': full['losses'],
-      'ssl_state_dtypes': sorted({str(x.dtype) for x in jax.tree.leaves((state.params, state.momentum_params,
-                                                                           state.queue['projections']))}),
-      'ssl_momentum_moved': max_diff(state.momentum_params, half['initial_params']),
-      'ssl_queue_filled': int(np.asarray(state.queue['valid']).sum()),
-  }
-
-
-def main():
-  dtype = sys.argv[1] if len(sys.argv) > 1 else 'float32'
-  rng = np.random.default_rng(0)
-  global_batch = 2 * jax.local_device_count()
-  batch = {
-      'views': rng.integers(0, 256, size=(global_batch, 2, 32, 32, 3), dtype=np.uint8),
-      'label': rng.integers(0, 3, size=(global_batch,)).astype(np.int32),
-  }
-  p = run_path('pmap', dtype, batch, queue=dtype == 'float32')
-  j = run_path('jit', dtype, batch, queue=dtype == 'float32')
-  print(json.dumps({**(fused_parity(dtype, rng, batch['label']) if dtype == 'float32' else
-                       self_supervised_bfloat16(batch)),
-      'num_devices': jax.device_count(),
-      'dtype': dtype,
       'losses_pmap': p['losses'], 'losses_jit': j['losses'],
       'grad_norms_pmap': p['grad_norms'], 'grad_norms_jit': j['grad_norms'],
       'params_max_abs_diff': max_diff(p['state'].params, j['state'].params),
@@ -138,13 +127,71 @@ def main():
       'opt_state_max_abs_diff': max_diff(p['state'].opt_state, j['state'].opt_state),
       'opt_state_max_rel_diff': max_rel_diff(p['state'].opt_state, j['state'].opt_state),
       'params_moved': max_diff(j['state'].params, j['initial_params']),
-      'loss_dtypes': [p['loss_dtype'], j['loss_dtype']],
-      'param_dtypes': sorted(set(p['param_dtypes']) | set(j['param_dtypes'])),
       'donated': [p['donated'], j['donated']],
       'jit_cache_size': j['cache_size'],
       'jit_params_replicated': j['params_sharding_replicated'],
-      **({'queue_filled': int(np.asarray(j['state'].queue['valid']).sum()),
-          'queue_max_abs_diff': max_diff(p['state'].queue, j['state'].queue)} if dtype == 'float32' else {}),
+      'queue_filled': int(np.asarray(j['state'].queue['valid']).sum()),
+      'queue_max_abs_diff': max_diff(p['state'].queue, j['state'].queue),
+  }
+
+
+def fused_parity(rng: np.random.Generator, labels: np.ndarray) -> dict:
+  """Fused samples [B, 2 samplings, 2 pathways, H, W, 3], self-supervised (float32), pmap against jit."""
+  batch = {'views': rng.integers(0, 256, size=(len(labels), 2, 2, 16, 16, 3), dtype=np.uint8), 'label': labels}
+  p, j = (run_path(parallelism, 'float32', batch, queue=True, instance=True, key_encoder=True)
+          for parallelism in ('pmap', 'jit'))
+  return {
+      'fused_losses_pmap': p['losses'], 'fused_losses_jit': j['losses'],
+      'fused_params_max_abs_diff': max_diff(p['state'].params, j['state'].params),
+      'fused_batch_stats_max_abs_diff': max_diff(p['state'].batch_stats, j['state'].batch_stats),
+      'fused_queue_max_abs_diff': max_diff(p['state'].queue, j['state'].queue),
+      'fused_params_moved': max_diff(j['state'].params, j['initial_params']),
+      'fused_momentum_max_abs_diff': max_diff(p['state'].momentum_params, j['state'].momentum_params),
+      'fused_momentum_moved': max_diff(j['state'].momentum_params, j['initial_params']),
+  }
+
+
+def self_supervised(batch: dict) -> tuple[dict, dict]:
+  """Plain two-view samples, self-supervised: float32 on 8 devices (pmap) and on one; bfloat16 on pmap and jit."""
+  ssl = functools.partial(run_path, batch=batch, queue=True, instance=True, key_encoder=True)
+  p, one = ssl('pmap', 'float32'), ssl('pmap', 'float32', one_device=True)
+  half = {parallelism: ssl(parallelism, 'bfloat16') for parallelism in ('pmap', 'jit')}
+  float32 = {
+      'ssl_losses_pmap': p['losses'], 'ssl_losses_one': one['losses'],
+      'ssl_params_max_abs_diff_one': max_diff(p['state'].params, one['state'].params),
+      'ssl_batch_stats_max_abs_diff_one': max_diff(p['state'].batch_stats, one['state'].batch_stats),
+      'ssl_queue_max_abs_diff_one': max_diff(p['state'].queue, one['state'].queue),
+      'ssl_queue_filled': int(np.asarray(p['state'].queue['valid']).sum()),
+      'ssl_momentum_max_abs_diff_one': max_diff(p['state'].momentum_params, one['state'].momentum_params),
+      'ssl_momentum_moved': max_diff(p['state'].momentum_params, p['initial_params']),
+  }
+  bfloat16 = {
+      'ssl_losses_float32': p['losses'],
+      **{f'ssl_losses_{k}': r['losses'] for k, r in half.items()},
+      'loss_dtypes': [half[k]['loss_dtype'] for k in ('pmap', 'jit')],
+      'param_dtypes': sorted({d for r in half.values() for d in r['param_dtypes']}),
+      # parameters, key encoder and queue of both paths
+      'ssl_state_dtypes': sorted({str(x.dtype) for r in half.values() for x in jax.tree.leaves(
+          (r['state'].params, r['state'].momentum_params, r['state'].queue['projections']))}),
+      'params_moved': min(max_diff(r['state'].params, r['initial_params']) for r in half.values()),
+      'ssl_momentum_moved': min(max_diff(r['state'].momentum_params, r['initial_params']) for r in half.values()),
+      'ssl_queue_filled': [int(np.asarray(half[k]['state'].queue['valid']).sum()) for k in ('pmap', 'jit')],
+  }
+  return float32, bfloat16
+
+
+def main():
+  rng = np.random.default_rng(0)
+  global_batch = 2 * jax.local_device_count()
+  batch = {
+      'views': rng.integers(0, 256, size=(global_batch, 2, 32, 32, 3), dtype=np.uint8),
+      'label': rng.integers(0, 3, size=(global_batch,)).astype(np.int32),
+  }
+  ssl_float32, ssl_bfloat16 = self_supervised(batch)
+  print(json.dumps({
+      'num_devices': jax.device_count(),
+      'float32': {**label_supcon_parity(batch), **fused_parity(rng, batch['label']), **ssl_float32},
+      'bfloat16': ssl_bfloat16,
   }))
 
 

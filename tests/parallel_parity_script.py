@@ -1,8 +1,9 @@
-"""Runs one SCFA train step on all local devices and on one device; prints the differences as JSON.
+"""Runs two SCFA train steps on all local devices and on one device; prints the differences as JSON.
 
 Run by tests/test_parallel.py with XLA_FLAGS=--xla_force_host_platform_device_count=8
-(the flag must be set before JAX starts, hence a separate process). ``--queue_size=K``
-adds a SupCon memory queue (tests/test_memory_queue.py).
+(the flag must be set before JAX starts, hence a separate process). ``--queue_sizes=0,80``
+runs once without a SupCon memory queue and once with an 80-entry one, in one process
+(one start-up of JAX), and prints a JSON object per queue size, keyed by the size.
 """
 
 import functools
@@ -21,8 +22,8 @@ from scfa_jax.training import memory_queue
 from scfa_jax.training import train
 
 
-def main():
-  queue_size = int(next((a.split('=')[1] for a in sys.argv[1:] if a.startswith('--queue_size=')), 0))
+def parity(queue_size: int) -> dict:
+  """8 devices against 1 on the same global batch, with a memory queue of ``queue_size`` entries (0: none)."""
   config = base_config.get_config()
   config.model.update(depth=10, width=4, proj_hidden_dim=16, proj_dim=8, sync_batch_norm=True)
   config.optim.learning_rate = 1e-4
@@ -61,7 +62,7 @@ def main():
   if queue_size:
     queue = {'queue_filled': int(np.asarray(single_state.queue['valid']).sum()),
              'queue_max_abs_diff': max_diff(multi_state.queue, single_state.queue)}
-  print(json.dumps({
+  return {
       **queue,
       'num_devices': num_devices,
       'params_max_abs_diff': max_diff(multi_state.params, single_state.params),
@@ -71,7 +72,12 @@ def main():
       'loss_single': float(single_metrics['loss']),
       'grad_norm_multi': float(multi_metrics['grad_norm']),
       'grad_norm_single': float(single_metrics['grad_norm']),
-  }))
+  }
+
+
+def main():
+  sizes = next((a.split('=')[1] for a in sys.argv[1:] if a.startswith('--queue_sizes=')), '0')
+  print(json.dumps({size: parity(int(size)) for size in sizes.split(',')}))
 
 
 if __name__ == '__main__':

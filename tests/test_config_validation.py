@@ -13,6 +13,7 @@ from scfa_jax import config_validation
 from scfa_jax import errors
 from scfa_jax.evaluation import finetune
 from scfa_jax.training import workdir_config
+from tests.conftest import override
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -21,13 +22,7 @@ def _config(**fields):
   """The default config with dotted ``fields`` set, e.g. _config(**{'loss.name': 'x'})."""
   config = base_config.get_config()
   config.data.name = 'synthetic_motion'
-  for key, value in fields.items():
-    *path, leaf = key.split('.')
-    node = config
-    for part in path:
-      node = node[part]
-    node[leaf] = value
-  return config
+  return override(config, fields)
 
 
 @pytest.mark.parametrize('name', sorted(f[:-3] for f in os.listdir(os.path.join(ROOT, 'configs'))

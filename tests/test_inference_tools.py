@@ -124,10 +124,13 @@ def test_predict_program_exit_status(evaluated_workdir, clips, tmp_path):
     assert noise not in done.stderr, done.stderr
 
 
-@pytest.mark.slow
-def test_embed_program_refuses_a_folder_without_videos(evaluated_workdir, tmp_path):
-  done = _run('embed', f'--workdir={evaluated_workdir[1]}', f'--videos={tmp_path}', f'--out={tmp_path}/e.csv')
-  assert done.returncode == 1 and 'no video file' in done.stderr and 'Traceback' not in done.stderr
+def test_embed_refuses_a_folder_without_videos_before_the_model_loads(evaluated_workdir, tmp_path):
+  def load(*args, **kwargs):
+    raise AssertionError('the model loaded')
+  # A UserError: the command prints it in one line and exits 1 (as predict's exit status above shows).
+  with pytest.raises(video.NoVideosError, match='no video file in this folder') as refused:
+    embed.embed_command(evaluated_workdir[1], [str(tmp_path)], str(tmp_path / 'e.csv'), load=load)
+  assert refused.value.exit_code == 1 and not (tmp_path / 'e.csv').exists()
 
 
 def test_search_names_a_missing_index(predictor, tmp_path):

@@ -149,8 +149,10 @@ class _Tab:
   def upload(self, path: str) -> None:
     """Drops ``path`` on the video box, clearing the previous video first (as a user clicks its x)."""
     clear = self.page.locator('#video button[aria-label="Clear"]')
-    if clear.count():  # Gradio may show the same x twice while the video box re-renders (a strict-mode error)
-      clear.first.click()
+    if clear.count():
+      # The x's click event, not a pointer click: while the video box re-renders, Gradio may show the x twice
+      # (a strict-mode error) or lay its player's icon over it (a click that never lands, 30 s).
+      clear.first.dispatch_event('click')
       self.status('Drop a video')
     self.page.locator('#video input[type=file]').set_input_files(path)
 

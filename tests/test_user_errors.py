@@ -1,28 +1,40 @@
-"""User mistakes through the real command line: exit code, a message naming the field or file, no traceback.
+"""User mistakes: exit code, a message naming the field or file, no traceback.
 
 Bad config values are refused in about a second, before TensorFlow and JAX
-import; the cases refused once a dataset is looked up take a few seconds
-(most of it those imports); the others build or train as little as they can.
+import, through the real command line. So are one refusal found once a
+dataset is looked up and one found once the devices are known (a few seconds,
+most of it those imports): they show that main prints a ``UserError`` in one
+line with its exit code. The other refusals found while a dataset is built or
+a run starts are the same ``UserError`` raised by ``train_and_evaluate`` in
+this process, whose message and exit code are checked here.
 """
 
 import json
+import logging
 import os
 import subprocess
 import sys
 
+import ml_collections
 import pytest
 
+from scfa_jax import errors
 from scfa_jax.models import backbone_metadata
 from scfa_jax.training import workdir_config
 from tests.test_main import ROOT
 from tests.test_main import run_main
+from tests.conftest import config_file
 from tests.conftest import host_devices
 
 DEMO = '--config=configs/demo.py'
-# The tiny run of tests/conftest.py, as flags (used with --config.data.data_dir=<tiny_data_dir>).
-TINY = ('--config.data.builder_config=tiny', '--config.data.grid_rows=2', '--config.data.grid_cols=2',
-        '--config.data.tile_size=8', '--config.model.depth=10', '--config.model.width=4',
-        '--config.train.batch_size=8', '--config.eval.batch_size=8', '--config.eval.after_training=False')
+# The tiny run of tests/conftest.py, as config overrides (with data.data_dir=<tiny_data_dir>).
+TINY = {'data.builder_config': 'tiny', 'data.grid_rows': 2, 'data.grid_cols': 2, 'data.tile_size': 8,
+        'model.depth': 10, 'model.width': 4, 'train.batch_size': 8, 'eval.batch_size': 8, 'eval.after_training': False}
+
+
+def _flags(overrides: dict) -> list[str]:
+  """``overrides`` as command-line flags."""
+  return [f'--config.{key}={value}' for key, value in overrides.items()]
 
 
 def _assert_user_error(proc, code: int, *expected: str) -> None:
@@ -96,60 +108,64 @@ def test_weights_of_another_model(tmp_path):
   assert not (tmp_path / 'run').exists()
 
 
-@pytest.mark.slow(seconds=12)
+def _refusal(config: ml_collections.ConfigDict, workdir, code: int, *expected: str) -> None:
+  """``train_and_evaluate`` raises a UserError for ``config``: what main prints in one line, exiting ``code``."""
+  from scfa_jax.training import train  # pylint: disable=g-import-not-at-top
+  with pytest.raises(errors.UserError) as refused:
+    train.train_and_evaluate(config, str(workdir))
+  message = str(refused.value)
+  assert refused.value.exit_code == code, message
+  for text in expected:
+    assert text in message, message
+
+
+# Refusals found once a dataset is looked up or built: in this process (main prints a UserError in one line,
+# as the command-line cases above show), so that each case costs its own work, not seconds of imports.
 def test_missing_manual_folder(tmp_path):
-  proc = run_main(DEMO, f'--workdir={tmp_path / "run"}', '--config.data.name=hmdb51',
-                  '--config.data.builder_config=split1', f'--config.data.data_dir={tmp_path / "tfds"}')
-  _assert_user_error(proc, 1, 'hmdb51 is built from files you download by hand', '--config.data.manual_dir')
-
-  proc = run_main(DEMO, f'--workdir={tmp_path / "run"}', '--config.data.name=hmdb51',
-                  '--config.data.builder_config=split1', f'--config.data.data_dir={tmp_path / "tfds"}',
-                  f'--config.data.manual_dir={tmp_path}')
-  _assert_user_error(proc, 1, f'{tmp_path}: ', 'hmdb51_org')
+  hmdb = {'data.name': 'hmdb51', 'data.builder_config': 'split1', 'data.data_dir': str(tmp_path / 'tfds')}
+  _refusal(config_file('demo', hmdb), tmp_path / 'run', 1, 'hmdb51 is built from files you download by hand',
+           '--config.data.manual_dir')
+  _refusal(config_file('demo', {**hmdb, 'data.manual_dir': str(tmp_path)}), tmp_path / 'run', 1, f'{tmp_path}: ',
+           'hmdb51_org')
 
 
-@pytest.mark.slow
 def test_too_many_unreadable_clips(tmp_path):
   for name in ('jump/a.avi', 'jump/b.avi', 'wave/c.avi', 'wave/d.avi'):
     (tmp_path / 'videos' / name).parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / 'videos' / name).write_bytes(b'not a video')
-  proc = run_main(DEMO, f'--workdir={tmp_path / "run"}', '--config.data.name=video_folder',
-                  f'--config.data.data_dir={tmp_path / "tfds"}', f'--config.data.manual_dir={tmp_path / "videos"}',
-                  timeout=300)
-  _assert_user_error(proc, 1, 'could not be decoded', 'wave/d.avi: OpenCV cannot open it', 'config.data.max_bad_fraction')
+  config = config_file('demo', {'data.name': 'video_folder', 'data.data_dir': str(tmp_path / 'tfds'),
+                                'data.manual_dir': str(tmp_path / 'videos')})
+  _refusal(config, tmp_path / 'run', 1, 'could not be decoded', 'wave/d.avi: OpenCV cannot open it',
+           'config.data.max_bad_fraction')
 
 
-@pytest.mark.slow(seconds=9)
 def test_unknown_split_is_refused_before_training(tmp_path, tiny_data_dir):
-  workdir = tmp_path / 'run'
-  proc = run_main(DEMO, f'--workdir={workdir}', f'--config.data.data_dir={tiny_data_dir}', *TINY,
-                  '--config.data.test_split=validation')
-  _assert_user_error(proc, 2, "config.data.test_split='validation' is not allowed", 'test, train')
-  assert not (workdir / 'checkpoints').exists()
+  config = config_file('demo', {**TINY, 'data.data_dir': tiny_data_dir, 'data.test_split': 'validation'})
+  _refusal(config, tmp_path / 'run', 2, "config.data.test_split='validation' is not allowed", 'test, train')
+  assert not (tmp_path / 'run' / 'checkpoints').exists()
 
 
-@pytest.mark.slow(seconds=20)
-def test_a_changed_config_is_refused_unless_allowed(tmp_path, tiny_data_dir):
+@pytest.mark.slow(seconds=5)
+def test_a_changed_config_is_refused_unless_allowed(tmp_path, tiny_data_dir, caplog):
+  from scfa_jax.training import train  # pylint: disable=g-import-not-at-top
   workdir = tmp_path / 'run'
-  common = (DEMO, f'--workdir={workdir}', f'--config.data.data_dir={tiny_data_dir}', *TINY,
-            '--config.train.max_steps=1')
-  proc = run_main(*common, timeout=300)
-  assert proc.returncode == 0, proc.stderr[-3000:]
+  tiny = {**TINY, 'data.data_dir': tiny_data_dir, 'train.max_steps': 1}
+  train.train_and_evaluate(config_file('demo', tiny), str(workdir))
   with open(workdir / workdir_config.CONFIG_FILE) as f:
     assert json.load(f)['optim']['learning_rate'] == 1e-3
 
-  # Evaluation and run-control settings may change; the learning rate and the seed may not.
-  changed = ('--config.optim.learning_rate=0.01', '--config.seed=3', '--config.eval.knn_k=1',
-             '--config.ckpt.every_steps=7')
-  proc = run_main_before_imports(*common, *changed)
+  # Evaluation and run-control settings may change; the learning rate and the seed may not. Through the command
+  # line, which refuses before its imports: the same flags give the same config as the run above.
+  changed = {'optim.learning_rate': 0.01, 'seed': 3, 'eval.knn_k': 1, 'ckpt.every_steps': 7}
+  proc = run_main_before_imports(DEMO, f'--workdir={workdir}', *_flags({**tiny, **changed}))
   _assert_user_error(proc, 2, f'{workdir}/config.json records different training settings (2 field(s) differ)',
                      'config.optim.learning_rate: 0.001 in the workdir, 0.01 now', 'config.seed: 0 in the workdir, 3 now',
                      '--allow_config_change')
   assert 'knn_k' not in proc.stderr.split(': error: ')[1] and 'every_steps' not in proc.stderr.split(': error: ')[1]
 
-  proc = run_main(*common, *changed, '--allow_config_change', timeout=300)
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  assert 'config.optim.learning_rate: 0.001 in the workdir, 0.01 now' in proc.stderr  # logged
+  with caplog.at_level(logging.WARNING):
+    train.train_and_evaluate(config_file('demo', {**tiny, **changed}), str(workdir), allow_config_change=True)
+  assert 'config.optim.learning_rate: 0.001 in the workdir, 0.01 now' in caplog.text  # logged
   with open(workdir / workdir_config.CHANGES_FILE) as f:
     (record,) = json.load(f)
   assert [c['key'] for c in record['changes']] == ['optim.learning_rate', 'seed'] and record['time']
