@@ -1,7 +1,7 @@
 """Compiles the jit path's train step and the evaluation embedding; prints what each device runs, as JSON.
 
-Run by tests/test_jit_parallel.py with XLA_FLAGS=--xla_force_host_platform_device_count=4
-(the flag must be set before JAX starts, hence a separate process). Reads the
+``compiled_facts`` runs in tests/jit_parity_script.py's process (8 simulated devices, set
+before JAX starts); ``python tests/jit_compiled_script.py`` prints them alone. Reads the
 compiled (SPMD-partitioned, per-device) HLO text: the batch size of the
 encoder's convolutions and the shapes the collectives move.
 """
@@ -42,7 +42,8 @@ def summarize(hlo: str) -> dict:
   return {'conv_batches': sorted(conv_batches), 'moved': gathered, 'all_reduced': reduced}
 
 
-def main():
+def compiled_facts() -> dict:
+  """What each device runs in the compiled jit train step and the (pmap) evaluation embedding."""
   devices = jax.device_count()
   config = bench.bench_config(10, 4, 'float32', 'jit')
   dp, step, state = bench.build_step(config, IMAGE_SIZE)
@@ -54,9 +55,13 @@ def main():
   images = np.zeros((devices, 2 * GLOBAL_VIDEOS // devices, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
   host_state = jax.device_get(state)
   evaluation = summarize(embed.lower(host_state, {'image': images}).compile().as_text())
-  print(json.dumps({'devices': devices, 'global_grids': 2 * GLOBAL_VIDEOS,
-                    'stem_kernel': list(np.shape(host_state.params['encoder']['stem_conv']['kernel'])),
-                    'train': train, 'embed': evaluation}))
+  return {'devices': devices, 'global_grids': 2 * GLOBAL_VIDEOS,
+          'stem_kernel': list(np.shape(host_state.params['encoder']['stem_conv']['kernel'])),
+          'train': train, 'embed': evaluation}
+
+
+def main():
+  print(json.dumps(compiled_facts()))
 
 
 if __name__ == '__main__':

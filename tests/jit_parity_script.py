@@ -18,6 +18,8 @@ the tests pay for one JAX start-up and the runs share JAX's caches. Eight short 
 ``bfloat16``: the plain self-supervised model in bfloat16 on pmap and on jit (``ssl_*``): float32 state,
 losses that agree between the paths and follow the float32 pmap run above.
 
+``compiled``: what each device runs in the compiled jit step (tests/jit_compiled_script.py).
+
 ``TIMINGS`` to stderr: each run's CPU seconds (all threads), for the test's ``slow`` mark.
 """
 
@@ -188,8 +190,10 @@ def main():
       'label': rng.integers(0, 3, size=(global_batch,)).astype(np.int32),
   }
   ssl_float32, ssl_bfloat16 = self_supervised(batch)
+  import jit_compiled_script  # pylint: disable=g-import-not-at-top  # beside this file (sys.path[0])
   print(json.dumps({
       'num_devices': jax.device_count(),
+      'compiled': jit_compiled_script.compiled_facts(),
       'float32': {**label_supcon_parity(batch), **fused_parity(rng, batch['label']), **ssl_float32},
       'bfloat16': ssl_bfloat16,
   }))

@@ -1,7 +1,7 @@
 """The jit data-parallel path (mesh + NamedSharding) computes what the pmap path computes, on 8 devices.
 
 One subprocess (tests/jit_parity_script.py, the module's ``parity`` fixture) trains every model the float32 and
-bfloat16 tests read; tests/jit_compiled_script.py reads the compiled jit step on 4 devices.
+bfloat16 tests read, and reads the compiled jit step there (tests/jit_compiled_script.py).
 """
 
 import json
@@ -18,19 +18,16 @@ QUEUE_FILLED = 3 * 16 * 2  # 3 steps of 16 videos x 2 views (jit_parity_script.N
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _run(script: str, *args: str, devices: int = 8) -> dict:
-  env = dict(os.environ, XLA_FLAGS=host_devices(devices), JAX_PLATFORMS='cpu',
-             PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
-  proc = subprocess.run([sys.executable, os.path.join(ROOT, 'tests', script), *args],
-                        env=env, capture_output=True, text=True, timeout=600)
-  assert proc.returncode == 0, proc.stderr[-4000:]
-  return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 @pytest.fixture(scope='module')
 def parity() -> dict:
-  """jit_parity_script's eight short training runs on 8 devices, float32 and bfloat16, in one process."""
-  r = _run('jit_parity_script.py')
+  """jit_parity_script's eight short training runs on 8 devices, float32 and bfloat16, and the compiled jit step,
+  in one process."""
+  env = dict(os.environ, XLA_FLAGS=host_devices(8), JAX_PLATFORMS='cpu',
+             PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
+  proc = subprocess.run([sys.executable, os.path.join(ROOT, 'tests', 'jit_parity_script.py')],
+                        env=env, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-4000:]
+  r = json.loads(proc.stdout.strip().splitlines()[-1])
   assert r['num_devices'] == 8, r
   return r
 
@@ -80,10 +77,10 @@ def test_jit_matches_pmap_float32(parity):
   assert r['ssl_momentum_moved'] > 1e-6 and r['ssl_momentum_max_abs_diff_one'] < 1e-5, r
 
 
-@pytest.mark.slow(seconds=10)  # a subprocess with 4 host devices (8-10 s on 2 cores, AVX-512)
-def test_each_device_encodes_only_its_share_of_the_batch():
-  """The compiled jit step on 4 devices: per-device conv batch = global / 4, no image moves, gradients all-reduced."""
-  r = _run('jit_compiled_script.py', 'float32', devices=4)
+@pytest.mark.slow(seconds=4)  # its share of the parity fixture
+def test_each_device_encodes_only_its_share_of_the_batch(parity):
+  """The compiled jit step on 8 devices: per-device conv batch = global / 8, no image moves, gradients all-reduced."""
+  r = parity['compiled']
   per_device = r['global_grids'] // r['devices']
   assert r['train']['conv_batches'] == [per_device], r['train']['conv_batches']
   # Only the projections and labels are gathered (SupCon is global); an image or feature map is never moved.
