@@ -178,14 +178,16 @@ def test_in_a_browser_a_clip_gets_its_class_grids_and_neighbours(browser, server
   assert all(caption in shown for _, caption in page.answer(clips[0]).neighbours), shown
   tab.page.screenshot(path=str(tmp_path / 'serve.png'), full_page=True)
   assert os.path.getsize(tmp_path / 'serve.png') > 10_000
-  # A corrupt file: a message in the page, and the server answers the next upload.
+  # A corrupt file: a message in the page, and the server answers the next upload. That one comes from a new tab:
+  # over a video it cannot play, Gradio's player may leave its x unclickable (twice in CI: 120 s, no clear).
   corrupt = tmp_path / 'corrupt.mp4'
   corrupt.write_bytes(b'\x00\x00\x00\x18ftypmp42' + os.urandom(2000))
   tab.upload(str(corrupt))
   assert 'corrupt.mp4' in tab.status('Could not read the video')
-  tab.upload(clips[1])
-  tab.status('answered in')
-  assert not tab.outside, f'requests that would have left the machine: {tab.outside}'
+  after = _Tab(browser, server)
+  after.upload(clips[1])
+  after.status('answered in')
+  assert not tab.outside + after.outside, f'requests that would have left the machine: {tab.outside + after.outside}'
 
 
 @pytest.mark.slow(seconds=4)
