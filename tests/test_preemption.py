@@ -1,7 +1,8 @@
 """Real signals to a real ``python -m scfa_jax.main``: SIGTERM saves and exits 143, kill -9 loses nothing.
 
-Each interrupted run is followed by the same command, which must end with the
-parameters of an uninterrupted run (computed in-process once).
+Each interrupted run is followed by the same run (the same command after
+SIGTERM; in this process after kill -9), which must end with the parameters of
+an uninterrupted run (computed in-process once).
 """
 
 import logging
