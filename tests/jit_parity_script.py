@@ -29,12 +29,12 @@ import sys
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from scfa_jax import config as base_config
 from scfa_jax.models import scfa
 from scfa_jax.training import data_parallel
+from scfa_jax.training import initial_state
 from scfa_jax.training import loop
 from scfa_jax.training import memory_queue
 from scfa_jax.training import momentum
@@ -42,22 +42,6 @@ from scfa_jax.training import steps
 
 NUM_STEPS = 3
 QUEUE_SIZE = 200  # every run with a queue pushes all views of the 3 steps' global batches (96) into it
-_initial_variables = {}  # (dtype, image shape) -> host variables: the runs of one model start from the same ones
-
-
-def initial_state(model, image_shape: tuple[int, ...], tx, dtype: str) -> steps.TrainState:
-  """``train.create_train_state`` (without ``init_from``), the model initialised once per dtype and input shape.
-
-  Not imported from ``training.train``, whose input pipeline imports TensorFlow (3.5 s of CPU, 8% of this
-  process); ``apply_fn`` and ``tx`` are this run's (the pmap and jit models differ only in their axis name).
-  """
-  key = (dtype, image_shape)
-  if key not in _initial_variables:
-    init = jax.jit(functools.partial(model.init, train=False))
-    _initial_variables[key] = jax.device_get(init(jax.random.key(0), jnp.zeros((1,) + image_shape, jnp.float32)))
-  variables = _initial_variables[key]
-  return jax.device_get(steps.TrainState.create(apply_fn=model.apply, params=variables['params'], tx=tx,
-                                                batch_stats=variables.get('batch_stats', {})))
 
 
 def run_path(parallelism: str, dtype: str, batch: dict, one_device: bool = False, queue: bool = False,
@@ -72,7 +56,8 @@ def run_path(parallelism: str, dtype: str, batch: dict, one_device: bool = False
   config.loss.pathway_aux_weight = 0.5 if pathways else 0.0
   model = scfa.create_model(config.model, axis_name=dp.axis_name, num_pathways=pathways, pathway_heads=tuple(range(pathways)))
   schedule = loop.learning_rate_schedule(config.optim, steps_per_epoch=1, total_steps=10)
-  host_state = initial_state(model, batch['views'].shape[2:], loop.create_optimizer(config.optim, schedule), dtype)
+  host_state = initial_state.create_train_state(jax.random.key(0), model, batch['views'].shape[2:],
+                                                loop.create_optimizer(config.optim, schedule), config.model)
   if queue:
     host_state = host_state.replace(queue=memory_queue.init(QUEUE_SIZE, config.model.proj_dim))
   if key_encoder:  # a MoCo key encoder: the EMA of the parameters computes the keys and fills the queue

@@ -19,7 +19,7 @@ from scfa_jax.training import parallel
 from scfa_jax.training import steps
 from scfa_jax.training import loop
 from scfa_jax.training import memory_queue
-from scfa_jax.training import train
+from scfa_jax.training import initial_state
 
 
 def parity(queue_size: int) -> dict:
@@ -36,7 +36,7 @@ def parity(queue_size: int) -> dict:
   }
   model = scfa.create_model(config.model, axis_name=parallel.AXIS)
   schedule = loop.learning_rate_schedule(config.optim, steps_per_epoch=1, total_steps=10)
-  state = train.create_train_state(jax.random.key(0), model, (32, 32, 3),
+  state = initial_state.create_train_state(jax.random.key(0), model, (32, 32, 3),
                                    loop.create_optimizer(config.optim, schedule), config.model)
   if queue_size:
     state = state.replace(queue=memory_queue.init(queue_size, config.model.proj_dim))

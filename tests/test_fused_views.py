@@ -19,6 +19,7 @@ from scfa_jax.evaluation import gallery
 from scfa_jax.models import scfa
 from scfa_jax.training import loop
 from scfa_jax.training import steps
+from scfa_jax.training import initial_state
 from scfa_jax.training import train
 from tests.conftest import make_tiny_config
 from tests.test_losses import supcon_reference
@@ -218,7 +219,7 @@ def _fused_state(dtype: str = 'float32', pathway_aux_weight: float = 0.0, local_
   config.data.update(num_local_views=1, local_grid=1, fuse_local_views=True)
   model = scfa.create_model(model_config, num_pathways=2, pathway_heads=scfa.pathway_heads_of(config))
   schedule = loop.learning_rate_schedule(config.optim, steps_per_epoch=1, total_steps=10)
-  state = train.create_train_state(jax.random.key(0), model, (2, 16, 16, 3),
+  state = initial_state.create_train_state(jax.random.key(0), model, (2, 16, 16, 3),
                                    loop.create_optimizer(config.optim, schedule), model_config)
   step = jax.jit(functools.partial(steps.train_step, loss_config=config.loss, preprocessing_mode='imagenet',
                                    learning_rate_fn=schedule, axis_name=None))

@@ -10,7 +10,7 @@ import pytest
 from scfa_jax.models import scfa
 from scfa_jax.training import loop
 from scfa_jax.training import steps
-from scfa_jax.training import train
+from scfa_jax.training import initial_state
 from tests.conftest import make_tiny_config
 
 NUM_STEPS = 5
@@ -30,7 +30,7 @@ def _train(dtype: str, batch: dict):
   config.model.dtype = dtype
   model = scfa.create_model(config.model)
   schedule = loop.learning_rate_schedule(config.optim, steps_per_epoch=NUM_STEPS, total_steps=10 * NUM_STEPS)
-  state = train.create_train_state(jax.random.key(0), model, (16, 16, 3),
+  state = initial_state.create_train_state(jax.random.key(0), model, (16, 16, 3),
                                    loop.create_optimizer(config.optim, schedule), config.model)
   step = jax.jit(functools.partial(steps.train_step, loss_config=config.loss, preprocessing_mode='imagenet',
                                    learning_rate_fn=schedule, axis_name=None))

@@ -13,6 +13,7 @@ from scfa_jax.training import checkpointing
 from scfa_jax.training import loop
 from scfa_jax.training import parallel
 from scfa_jax.training import steps
+from scfa_jax.training import initial_state
 from scfa_jax.training import train
 from tests.test_train import _events
 
@@ -85,7 +86,7 @@ def test_train_step_skips_a_nonfinite_update_on_device(tiny_config):
   model = scfa.create_model(tiny_config.model, num_classes=0, axis_name=None)
   tx = optax.adam(1e-2)
   shape = (16, 16, 3)
-  state = train.create_train_state(jax.random.key(0), model, shape, tx, tiny_config.model)
+  state = initial_state.create_train_state(jax.random.key(0), model, shape, tx, tiny_config.model)
   step = jax.jit(functools.partial(steps.train_step, loss_config=tiny_config.loss, preprocessing_mode='imagenet',
                                    learning_rate_fn=lambda s: 1e-2, axis_name=None, skip_nonfinite=True))
   rng = np.random.default_rng(0)

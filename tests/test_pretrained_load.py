@@ -17,7 +17,7 @@ from scfa_jax.models import pretrained
 from scfa_jax.models import resnet
 from scfa_jax.models import scfa
 from scfa_jax.tools import port_weights
-from scfa_jax.training import train
+from scfa_jax.training import initial_state
 from tests import weights_fixtures as wf
 
 IMAGE_SHAPE = (64, 64, 3)
@@ -64,7 +64,7 @@ def test_round_trip_into_a_train_state(ported_resnet18, monkeypatch):
   monkeypatch.setattr(socket.socket, 'connect', no_network)
   model_config = _model_config(depth=18, init_from=directory)
   model = scfa.create_model(model_config)
-  state = train.create_train_state(jax.random.key(1), model, IMAGE_SHAPE, optax.adam(1e-3), model_config)
+  state = initial_state.create_train_state(jax.random.key(1), model, IMAGE_SHAPE, optax.adam(1e-3), model_config)
 
   images = np.random.RandomState(0).randn(2, *IMAGE_SHAPE).astype(np.float32)
   out = jax.jit(model.apply)({'params': state.params, 'batch_stats': state.batch_stats}, images)

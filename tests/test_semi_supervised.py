@@ -25,6 +25,7 @@ from scfa_jax.models import scfa
 from scfa_jax.training import init_from
 from scfa_jax.training import parallel
 from scfa_jax.training import steps
+from scfa_jax.training import initial_state
 from scfa_jax.training import train
 from scfa_jax.training import warm_start
 from scfa_jax.tools import search
@@ -109,7 +110,7 @@ def test_init_from_a_workdir_gives_its_encoder(fraction_workdir):
   config.model.init_from = workdir
   train.validate_config(config)
   model = scfa.model_of(config, num_classes=6)
-  state = train.create_train_state(jax.random.key(7), model, scfa.input_shape_of(config),
+  state = initial_state.create_train_state(jax.random.key(7), model, scfa.input_shape_of(config),
                                    __import__('optax').adam(1e-3), config.model)
   saved = warm_start.workdir_lib.restore_encoder(workdir, warm_start.workdir_lib.load_config(workdir))
   for name in ('encoder', 'projection'):

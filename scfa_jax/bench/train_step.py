@@ -40,7 +40,7 @@ from scfa_jax.models import scfa
 from scfa_jax.training import data_parallel
 from scfa_jax.training import loop
 from scfa_jax.training import steps
-from scfa_jax.training import train
+from scfa_jax.training import initial_state
 
 _DEPTH = flags.DEFINE_integer('depth', 50, 'ResNet depth (10, 18, 34, 50, 101, 152).')
 _WIDTH = flags.DEFINE_integer('width', 64, 'Filters of the first ResNet stage (64 = standard).')
@@ -109,7 +109,7 @@ def build_step(config, image_size: int) -> tuple[data_parallel.DataParallel, Cal
   dp = data_parallel.select(config.train.parallelism)
   model = scfa.create_model(config.model, axis_name=dp.axis_name)
   schedule = loop.learning_rate_schedule(config.optim, steps_per_epoch=100, total_steps=10_000)
-  host_state = train.create_train_state(jax.random.key(0), model, (image_size, image_size, 3),
+  host_state = initial_state.create_train_state(jax.random.key(0), model, (image_size, image_size, 3),
                                         loop.create_optimizer(config.optim, schedule), config.model)
   step_fn = functools.partial(steps.train_step, loss_config=config.loss, preprocessing_mode='imagenet',
                               learning_rate_fn=schedule, axis_name=dp.axis_name)

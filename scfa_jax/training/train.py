@@ -12,7 +12,6 @@ import os
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import optax
 import orbax.checkpoint as ocp
@@ -27,19 +26,18 @@ from scfa_jax.data import labels as labels_lib
 from scfa_jax.data import pretext
 from scfa_jax.data import release
 from scfa_jax.evaluation import evaluate as evaluate_lib
-from scfa_jax.models import pretrained
 from scfa_jax.models import scfa
 from scfa_jax.training import checkpointing
 from scfa_jax.training import classifier_init
 from scfa_jax.training import data_parallel
 from scfa_jax.training import init_from
+from scfa_jax.training import initial_state
 from scfa_jax.training import loop
 from scfa_jax.training import memory_queue
 from scfa_jax.training import momentum
 from scfa_jax.training import parallel
 from scfa_jax.training import startup
 from scfa_jax.training import steps
-from scfa_jax.training import warm_start
 from scfa_jax.training import workdir_config
 from scfa_jax.training import writer as writer_lib
 
@@ -54,24 +52,6 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   """
   config_validation.validate(config, device_count=jax.device_count())
   init_from.check(config)
-
-
-def create_train_state(rng: jax.Array, model: scfa.SCFAModel, image_shape: tuple[int, ...],
-                       tx: optax.GradientTransformation, model_config: ml_collections.ConfigDict) -> steps.TrainState:
-  """Initialises parameters on the host (loading ported weights when configured).
-
-  ``image_shape`` is one model input (``scfa.input_shape_of``): (H, W, 3), or (P, H, W, 3) when fused.
-  """
-  variables = jax.jit(functools.partial(model.init, train=False))(rng, jnp.zeros((1,) + image_shape, jnp.float32))
-  variables = jax.device_get(variables)
-  if init_from.is_workdir(model_config.init_from):
-    variables = warm_start.load(variables, ml_collections.ConfigDict({'model': model_config}))
-  elif model_config.init_from:
-    variables = pretrained.load_encoder(variables, model_config)
-  state = steps.TrainState.create(apply_fn=model.apply, params=variables['params'], tx=tx,
-                                  batch_stats=variables.get('batch_stats', {}))
-  # Host copies: replicate() then makes fresh device buffers that the step may donate.
-  return jax.device_get(state)
 
 
 def momentum_schedule(config: ml_collections.ConfigDict, total_steps: int):
@@ -128,7 +108,7 @@ def _set_up(config: ml_collections.ConfigDict, workdir: str, *, mode: str, allow
   model = scfa.model_of(config, num_classes=num_classes if config.loss.name == 'cross_entropy' else 0,
                         axis_name=axis_name)
   schedule = loop.learning_rate_schedule(config.optim, steps_per_epoch=steps_per_epoch, total_steps=total_steps)
-  state = create_train_state(jax.random.key(config.seed), model, scfa.input_shape_of(config),
+  state = initial_state.create_train_state(jax.random.key(config.seed), model, scfa.input_shape_of(config),
                              loop.create_optimizer(config.optim, schedule), config.model)
   if config.loss.queue_size:
     state = state.replace(queue=memory_queue.init(config.loss.queue_size, config.model.proj_dim))
